@@ -1,0 +1,129 @@
+"""Shared pieces of every CAM method: input checks, class indices, normalisation, pixel space.
+
+Conventions (as in torch-cam and pytorch-grad-cam):
+
+* a map is upsampled with ``F.interpolate(mode="bilinear", align_corners=False)`` and then
+  min-max normalised per image to [0, 1]; a constant map becomes all zeros;
+* ``x`` is the model's input, ``(pixels - mean) / std``. Operations that must happen in
+  pixel space (masking an image, the black baseline) take the model's ``mean`` and ``std``;
+  when these are ``None`` the input is taken to be in pixel space already, which is what
+  torch-cam and pytorch-grad-cam do.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+ClassIdx = int | Sequence[int] | torch.Tensor | None
+EPS = 1e-8
+
+
+def check_input(x: torch.Tensor) -> torch.Tensor:
+    """Raise a clear error unless ``x`` is a float tensor of shape (N, C, H, W)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"input must be a torch.Tensor of shape (N, 3, H, W), not {type(x).__name__}: "
+                        "use unioncam_lite.load_image to make one")
+    if x.ndim != 4:
+        hint = " : add a batch dimension with x.unsqueeze(0)" if x.ndim == 3 else ""
+        raise ValueError(f"input must be a 4-D tensor (N, 3, H, W); got shape {tuple(x.shape)}{hint}")
+    if not x.is_floating_point():
+        raise TypeError(f"input must be a float tensor, got {x.dtype}: convert with x.float() and normalise it")
+    if x.shape[0] == 0:
+        raise ValueError("input batch is empty: give at least one image")
+    return x
+
+
+def check_theta(theta: float) -> float:
+    """θ is a percentile: a finite number in [0, 100]."""
+    try:
+        theta = float(theta)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"theta must be a number in [0, 100], not {theta!r}") from err
+    if not 0.0 <= theta <= 100.0:  # also rejects NaN
+        raise ValueError(f"theta={theta} is outside [0, 100]: it is a percentile, e.g. 10 zeroes each channel's "
+                         "lowest 10% of gradients")
+    return theta
+
+
+def resolve_class_idx(class_idx: ClassIdx, logits: torch.Tensor) -> torch.Tensor:
+    """Class index per image as a long tensor (N,) on the logits' device.
+
+    ``None`` picks each image's predicted class; an int applies to every image; a sequence
+    or tensor gives one class per image. Out-of-range indices raise a ValueError.
+    """
+    n, num_classes = logits.shape
+    if class_idx is None:
+        return logits.argmax(dim=1)
+    if isinstance(class_idx, bool):
+        raise TypeError("class_idx must be an int, one int per image, or None")
+    if isinstance(class_idx, int):
+        idx = torch.full((n,), class_idx, dtype=torch.long, device=logits.device)
+    else:
+        idx = torch.as_tensor(class_idx, device=logits.device)
+        if idx.is_floating_point() or idx.is_complex():
+            raise TypeError(f"class_idx must hold integers, got {idx.dtype}")
+        idx = idx.long().flatten()
+        if idx.numel() == 1:
+            idx = idx.expand(n)
+        elif idx.numel() != n:
+            raise ValueError(f"class_idx has {idx.numel()} entries for {n} images: give one per image, one int, or None")
+    bad = (idx < 0) | (idx >= num_classes)
+    if bool(bad.any()):
+        raise ValueError(f"class index {idx[bad][0].item()} is out of range: the model has {num_classes} classes "
+                         f"(use 0..{num_classes - 1})")
+    return idx
+
+
+def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
+    """Min-max normalise each map over its last two dimensions to [0, 1] (constant -> 0)."""
+    flat = maps.flatten(-2)
+    lo = flat.amin(-1, keepdim=True)
+    hi = flat.amax(-1, keepdim=True)
+    return ((flat - lo) / (hi - lo).clamp_min(EPS)).view_as(maps)
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear upsampling (align_corners=False) of (..., h, w) maps to (..., H, W)."""
+    lead = maps.shape[:-2]
+    out = F.interpolate(maps.reshape(-1, 1, *maps.shape[-2:]), size=tuple(size), mode="bilinear", align_corners=False)
+    return out.view(*lead, *out.shape[-2:])
+
+
+def upsample_normalize(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Feature-resolution maps (N, h, w) -> input-resolution maps (N, H, W) in [0, 1]."""
+    return normalize_maps(upsample(maps.float(), size))
+
+
+class PixelSpace:
+    """Moves model inputs to pixel space and back: ``pixels = x * std + mean``.
+
+    With ``mean``/``std`` of ``None`` it is the identity (the input already is in pixel space).
+    """
+
+    def __init__(self, mean: Sequence[float] | None, std: Sequence[float] | None, like: torch.Tensor):
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std (the model's input normalisation), or neither")
+        self.identity = mean is None
+        if not self.identity:
+            self.mean = torch.as_tensor(mean, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
+            self.std = torch.as_tensor(std, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
+
+    def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.identity else x * self.std + self.mean
+
+    def to_model_(self, pixels: torch.Tensor) -> torch.Tensor:
+        """In place: pixel-space images -> model input."""
+        return pixels if self.identity else pixels.sub_(self.mean).div_(self.std)
+
+    def black(self, x: torch.Tensor) -> torch.Tensor:
+        """The black image I_b (pixels all 0) as a model input of shape (1, C, H, W)."""
+        return self.to_model_(torch.zeros_like(x[:1]))
+
+
+def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
+    """ReLU(Σ_k w_k A_k) for channel weights (N, K) or pixel weights (N, K, h, w) -> (N, h, w)."""
+    if weights.ndim == 2:
+        weights = weights[:, :, None, None]
+    return torch.relu((weights * activations).sum(1))

@@ -1,0 +1,71 @@
+"""Gradient-based CAMs: Grad-CAM, Grad-CAM++, XGrad-CAM and LayerCAM.
+
+Each method is two functions: ``*_map(A, W)`` computes the feature-resolution map (N, h, w)
+from captured activations and gradients (its paper's equation, so the notebooks can show
+it), and the public ``method(model, x, target_layer, class_idx=None)`` captures, maps,
+upsamples bilinearly and min-max normalises to (N, H, W) in [0, 1].
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .capture import capture
+from .common import ClassIdx, upsample_normalize, weighted_sum
+
+
+def gradcam_map(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM (Selvaraju et al., ICCV 2017, Eq. 1-2): w_k = mean_ij W_k,ij; L = ReLU(Σ_k w_k A_k)."""
+    return weighted_sum(W.mean(dim=(2, 3)), A)
+
+
+def gradcampp_map(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM++ (Chattopadhay et al., WACV 2018, Eq. 19 with the exponential score).
+
+    α_k,ij = W² / (2 W² + Σ_ab A_k,ab · W³) = 1 / (2 + Σ_ab A_k,ab · W_k,ij) where W ≠ 0;
+    w_k = Σ_ij α_k,ij ReLU(W_k,ij); L = ReLU(Σ_k w_k A_k).
+    The simplified form is exact and needs no ε: pytorch-grad-cam adds ε = 1e-6 to the
+    unsimplified denominator, which dominates it when gradients are ~1e-4 (as at
+    EfficientNet's head), and torch-cam 0.5 sums A·W³ and never applies its α division; so
+    the peer check (tests/test_gradient_cams.py) uses gradients large enough for ε not to matter.
+    """
+    positive = torch.relu(W)  # α only matters where W > 0, where the denominator is 2 + S·W > 0 for A ≥ 0
+    denom = 2 + A.sum(dim=(2, 3), keepdim=True) * W
+    alpha = torch.where(positive > 0, 1.0 / denom.where(positive > 0, torch.ones_like(denom)), torch.zeros_like(W))
+    return weighted_sum((alpha * positive).sum(dim=(2, 3)), A)
+
+
+def xgradcam_map(A: torch.Tensor, W: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """XGrad-CAM (Fu et al., BMVC 2020, Eq. 14): w_k = Σ_ij (A_k,ij / Σ_ab A_k,ab) W_k,ij."""
+    weights = (A * W).sum(dim=(2, 3)) / (A.sum(dim=(2, 3)) + eps)
+    return weighted_sum(weights, A)
+
+
+def layercam_map(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """LayerCAM (Jiang et al., IEEE TIP 2021, Eq. 5-6): L = ReLU(Σ_k ReLU(W_k) ⊙ A_k), pixel-wise."""
+    return weighted_sum(torch.relu(W), A)
+
+
+def _gradient_cam(map_fn, model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx) -> torch.Tensor:
+    cap = capture(model, x, target_layer, class_idx)
+    return upsample_normalize(map_fn(cap.activations, cap.gradients), x.shape[-2:])
+
+
+def gradcam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None) -> torch.Tensor:
+    """Grad-CAM maps (N, H, W) in [0, 1]. See :func:`gradcam_map`."""
+    return _gradient_cam(gradcam_map, model, x, target_layer, class_idx)
+
+
+def gradcampp(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None) -> torch.Tensor:
+    """Grad-CAM++ maps (N, H, W) in [0, 1]. See :func:`gradcampp_map`."""
+    return _gradient_cam(gradcampp_map, model, x, target_layer, class_idx)
+
+
+def xgradcam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None) -> torch.Tensor:
+    """XGrad-CAM maps (N, H, W) in [0, 1]. See :func:`xgradcam_map`."""
+    return _gradient_cam(xgradcam_map, model, x, target_layer, class_idx)
+
+
+def layercam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None) -> torch.Tensor:
+    """LayerCAM maps (N, H, W) in [0, 1]. See :func:`layercam_map`."""
+    return _gradient_cam(layercam_map, model, x, target_layer, class_idx)

@@ -1,0 +1,87 @@
+"""Batched forward passes of masked images: the engine of Score-CAM, the region map and β.
+
+A mask M (values in [0, 1]) multiplies the image in pixel space, M ⊙ I0, and the product is
+normalised again for the model. All masked images of a chunk are written into one
+preallocated buffer and forwarded as one batch under ``torch.inference_mode``; nothing leaves
+the model's device and no per-score ``.item()`` is taken.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .capture import eval_mode
+from .common import PixelSpace, normalize_maps, upsample
+
+CPU_BATCH = 8
+_batch_cache: dict[tuple, int] = {}
+
+
+def auto_batch_size(model: nn.Module, x: torch.Tensor, max_memory: int | None = None) -> int:
+    """Masked images per forward pass.
+
+    CPU: 8 (measured on 2 cores with EfficientNet-Lite0: 17-20 ms/image at 4-8, 22 ms at 16,
+    37 ms at 64, as larger batches fall out of cache). CUDA: measured, not guessed:
+    one probe pass of 8 images gives the peak memory per image, and the batch fills 80 % of
+    ``min(free memory, max_memory)`` bytes, between 1 and 1024.
+    """
+    if x.device.type != "cuda":
+        return CPU_BATCH
+    key = (id(model), tuple(x.shape[1:]), x.dtype, max_memory)
+    if key not in _batch_cache:
+        probe = x[:1].expand(8, *x.shape[1:]).contiguous()
+        torch.cuda.synchronize(x.device)
+        base = torch.cuda.memory_allocated(x.device)
+        torch.cuda.reset_peak_memory_stats(x.device)
+        with torch.inference_mode(), eval_mode(model):
+            model(probe)
+        per_image = max(1, (torch.cuda.max_memory_allocated(x.device) - base) // 8)
+        free, _ = torch.cuda.mem_get_info(x.device)
+        budget = min(free, max_memory) if max_memory else free
+        _batch_cache[key] = int(max(1, min(1024, 0.8 * budget // per_image)))
+    return _batch_cache[key]
+
+
+def class_scores(logits: torch.Tensor, class_idx: torch.Tensor, probs: bool) -> torch.Tensor:
+    """Score of class c per row: the softmax probability (``probs``) or the logit."""
+    scores = logits.float().softmax(dim=1) if probs else logits.float()
+    return scores.gather(1, class_idx[:, None]).squeeze(1)
+
+
+def masked_scores(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, image_index: torch.Tensor,
+                  class_idx: torch.Tensor, pixels: PixelSpace, *, probs: bool, normalize: bool = True,
+                  batch_size: int | None = None, max_memory: int | None = None) -> torch.Tensor:
+    """f_c(M_j ⊙ I0[image_index[j]]) for every mask j, in batches; returns (M,) scores.
+
+    ``masks`` (M, h, w) may be at feature resolution: each chunk is upsampled bilinearly to
+    the input size and (if ``normalize``) min-max normalised just before use, so only one
+    chunk of full-size masks exists at a time.
+    """
+    m = masks.shape[0]
+    out = torch.empty(m, device=x.device, dtype=torch.float32)
+    if m == 0:
+        return out
+    bs = batch_size or auto_batch_size(model, x, max_memory)
+    size = x.shape[-2:]
+    with torch.inference_mode(), eval_mode(model):
+        images = pixels.to_pixels(x)
+        # channels_last: convolutions run ~1.7x faster on CPU (and use NHWC kernels on GPU)
+        buffer = torch.empty((min(bs, m), *x.shape[1:]), device=x.device, dtype=x.dtype).contiguous(
+            memory_format=torch.channels_last)
+        for start in range(0, m, bs):
+            stop = min(start + bs, m)
+            chunk = upsample(masks[start:stop].to(x.dtype), size)
+            if normalize:
+                chunk = normalize_maps(chunk)
+            idx = image_index[start:stop]
+            batch = torch.mul(chunk[:, None], images[idx], out=buffer[: stop - start])
+            out[start:stop] = class_scores(model(pixels.to_model_(batch)), class_idx[idx], probs)
+    return out
+
+
+def black_scores(model: nn.Module, x: torch.Tensor, class_idx: torch.Tensor, pixels: PixelSpace,
+                 *, probs: bool) -> torch.Tensor:
+    """f_c(I_b) for each image's class c, I_b the black image in pixel space; returns (N,)."""
+    with torch.inference_mode(), eval_mode(model):
+        logits = model(pixels.black(x))
+    return class_scores(logits.expand(len(class_idx), -1), class_idx, probs)

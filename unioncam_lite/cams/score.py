@@ -1,0 +1,74 @@
+"""Region-based CAM: Score-CAM (Wang et al., CVPR-W 2020), the region map L_reg of UnionCAM.
+
+For each channel k the activation map A_k is upsampled to the input size and min-max
+normalised into a mask M_k; the masked image M_k ⊙ I0 goes through the model and
+
+    w_k = softmax_k( y_c(M_k ⊙ I0) − y_c(I_b) ),      L = ReLU(Σ_k w_k A_k)
+
+with y_c the class logit, as torch-cam's ScoreCAM computes it (subtracting the black-image
+score does not change a softmax over channels, but it is the paper's "increase of
+confidence", so it is kept).
+
+Exact savings (``skip=True``, default): a constant channel (e.g. all zero after ReLU) gives
+an all-zero mask, so its masked image *is* the black image and its score is the black score,
+with no forward pass; channels whose normalised maps are identical are forwarded once.
+The map is the same as without skipping (tests/test_score.py checks it).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .capture import capture
+from .common import ClassIdx, PixelSpace, normalize_maps, upsample_normalize, weighted_sum
+from .masked import black_scores, masked_scores
+
+
+def channel_scores(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor,
+                   pixels: PixelSpace, *, probs: bool = False, skip: bool = True,
+                   batch_size: int | None = None, max_memory: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores y_c(M_k ⊙ I0) for all channels of all images, and the black scores y_c(I_b).
+
+    Returns ``(scores (N, K), black (N,))``; masks of all images share the same batches.
+    """
+    n, k = A.shape[:2]
+    low = normalize_maps(A.float()).flatten(0, 1)  # (N*K, h, w), same masks once upsampled
+    image_index = torch.arange(n, device=A.device).repeat_interleave(k)
+    black = black_scores(model, x, class_idx, pixels, probs=probs)
+    if not skip:
+        scores = masked_scores(model, x, low, image_index, class_idx, pixels, probs=probs,
+                               batch_size=batch_size, max_memory=max_memory)
+        return scores.view(n, k), black
+    scores = black[image_index].clone()
+    live = low.flatten(1).amax(1) > 0  # a constant channel normalises to all zeros -> black image
+    rows = torch.cat([image_index[live, None].to(low.dtype), low[live].flatten(1)], dim=1)
+    unique, inverse = torch.unique(rows, dim=0, return_inverse=True)
+    unique_scores = masked_scores(model, x, unique[:, 1:].view(-1, *low.shape[1:]), unique[:, 0].long(),
+                                  class_idx, pixels, probs=probs, batch_size=batch_size, max_memory=max_memory)
+    scores[live] = unique_scores[inverse]
+    return scores.view(n, k), black
+
+
+def region_map(A: torch.Tensor, scores: torch.Tensor, black: torch.Tensor) -> torch.Tensor:
+    """Score-CAM map at feature resolution from channel scores: ReLU(Σ_k softmax_k(s_k − s_b) A_k)."""
+    weights = torch.softmax(scores - black[:, None], dim=1)
+    return weighted_sum(weights, A.float())
+
+
+def region_cam(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor, *,
+               mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
+               skip: bool = True) -> torch.Tensor:
+    """UnionCAM's region map L_reg (Score-CAM) from captured activations A: (N, H, W) in [0, 1]."""
+    pixels = PixelSpace(mean, std, x)
+    scores, black = channel_scores(model, x, A, class_idx.to(x.device), pixels, skip=skip,
+                                   batch_size=batch_size, max_memory=max_memory)
+    return upsample_normalize(region_map(A, scores, black), x.shape[-2:])
+
+
+def scorecam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None, *,
+             mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
+             skip: bool = True) -> torch.Tensor:
+    """Score-CAM maps (N, H, W) in [0, 1]; one plain forward pass, then K masked passes per image."""
+    cap = capture(model, x, target_layer, class_idx, gradients=False)
+    return region_cam(model, x, cap.activations, cap.class_idx, mean=mean, std=std,
+                      batch_size=batch_size, max_memory=max_memory, skip=skip)

@@ -1,0 +1,192 @@
+"""UnionCAM (Hu et al., 2024): denoise, union, select — each step a function of its own.
+
+Equation numbers follow the paper:
+
+* Eq. 1   ``denoise_gradients``: per channel, gradients below the θ-th percentile are zeroed.
+* Eq. 2-3 ``denoised_cam``: L_den = ReLU(Σ_k α_k ⊙ ReLU(W_k) ⊙ A_k), α_k,ij = 1/Σ_mn ReLU(W_k,mn)
+  where W_k,ij > 0 and 0 elsewhere (the outer ReLU is Grad-CAM's convention; the summands are
+  already non-negative for the non-negative activations of a post-ReLU layer).
+* ``region_cam`` (from :mod:`.score`): the Score-CAM region map L_reg.
+* Eq. 4, 5, 7 ``score_gain``: β_X = f_c(L_X ⊙ I0) − f_c(I_b).
+* Eq. 6   ``union``: L_fused = β_den·L_den + β_reg·L_reg (then min-max normalised).
+* Eq. 8   ``select``: L_fused where β_fused > β_reg, else L_reg.
+
+Choices where the paper is silent:
+
+* f_c is the **softmax probability** of class c, so every β is in [−1, 1] and comparable
+  across images; the mask multiplies the image **in pixel space** (before the model's
+  mean/std normalisation) and I_b is the black image in pixel space, so "remove everything"
+  really means black, not the dataset-mean grey that a zero tensor would be.
+* β weights the *normalised* maps. A negative β (the map lowers the class score below the
+  black image's) enters the sum with its sign, exactly as Eq. 6 is written.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .capture import Capture, capture
+from .common import ClassIdx, PixelSpace, check_theta, normalize_maps, upsample_normalize, weighted_sum
+from .masked import black_scores, masked_scores
+from .score import region_cam
+
+
+def denoise_gradients(W: torch.Tensor, theta: float = 10.0) -> torch.Tensor:
+    """Eq. 1 (AMD): zero every gradient below its channel's θ-th percentile, per image and channel.
+
+    The percentile is ``torch.quantile`` with linear interpolation (NumPy's default) over
+    the h·w values of each channel; values equal to the threshold are kept, so θ = 0 leaves
+    W unchanged and θ = 100 keeps only each channel's maximum.
+    """
+    theta = check_theta(theta)
+    flat = W.flatten(2)
+    threshold = torch.quantile(flat.float(), theta / 100.0, dim=-1, keepdim=True).to(W.dtype)
+    return torch.where(flat < threshold, torch.zeros_like(flat), flat).view_as(W)
+
+
+def pixel_alpha(W: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: α_k,ij = 1 / Σ_mn ReLU(W_k,mn) where W_k,ij > 0, else 0."""
+    positive = torch.relu(W)
+    total = positive.sum(dim=(2, 3), keepdim=True)
+    return torch.where(W > 0, 1.0 / total.clamp_min(torch.finfo(W.dtype).tiny), torch.zeros_like(W))
+
+
+def denoised_cam(A: torch.Tensor, W_denoised: torch.Tensor) -> torch.Tensor:
+    """Eq. 2: L_den = ReLU(Σ_k α_k ⊙ ReLU(W_k) ⊙ A_k) at feature resolution, (N, h, w)."""
+    return weighted_sum(pixel_alpha(W_denoised) * torch.relu(W_denoised), A)
+
+
+def score_gain(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, class_idx: torch.Tensor, *,
+               mean=None, std=None, black: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq. 4, 5, 7: β = f_c(L ⊙ I0) − f_c(I_b), f_c the softmax probability of class c.
+
+    ``cam`` is (N, H, W) or (S, N, H, W) (S maps per image scored in one batch); returns
+    (N,) or (S, N). ``black`` may pass a precomputed f_c(I_b) of shape (N,).
+    """
+    pixels = PixelSpace(mean, std, x)
+    class_idx = class_idx.to(x.device)
+    if black is None:
+        black = black_scores(model, x, class_idx, pixels, probs=True)
+    maps = cam if cam.ndim == 4 else cam[None]
+    s, n = maps.shape[:2]
+    image_index = torch.arange(n, device=x.device).repeat(s)
+    scores = masked_scores(model, x, maps.flatten(0, 1), image_index, class_idx, pixels, probs=True,
+                           normalize=False, batch_size=2 * n * s)
+    gain = scores.view(s, n) - black
+    return gain if cam.ndim == 4 else gain[0]
+
+
+def union(L_den: torch.Tensor, L_reg: torch.Tensor, beta_den: torch.Tensor, beta_reg: torch.Tensor) -> torch.Tensor:
+    """Eq. 6 (AMU): L_fused = normalise(β_den·L_den + β_reg·L_reg), maps (N, H, W), β (N,)."""
+    return normalize_maps(beta_den[:, None, None] * L_den + beta_reg[:, None, None] * L_reg)
+
+
+def select(L_fused: torch.Tensor, L_reg: torch.Tensor, beta_fused: torch.Tensor,
+           beta_reg: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+    """Eq. 8 (AMS): per image, L_fused if β_fused > β_reg, otherwise L_reg; also the choice names."""
+    fused_wins = beta_fused > beta_reg
+    cam = torch.where(fused_wins[:, None, None], L_fused, L_reg)
+    return cam, ["fused" if w else "region" for w in fused_wins.tolist()]
+
+
+@dataclass
+class UnionResult:
+    """Everything UnionCAM computed for N images; maps are (N, H, W) in [0, 1], betas (N,)."""
+
+    cam: torch.Tensor
+    denoised: torch.Tensor
+    region: torch.Tensor
+    fused: torch.Tensor
+    beta_denoised: torch.Tensor
+    beta_region: torch.Tensor
+    beta_fused: torch.Tensor
+    chosen: list[str]
+    class_idx: torch.Tensor
+    theta: float
+    probs: torch.Tensor = field(repr=False)  # softmax probabilities of the unmasked images (N, C)
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+
+@dataclass
+class _ThetaFree:
+    """The θ-independent part of a UnionCAM run, cached per (images, layer, classes)."""
+
+    capture: Capture
+    region: torch.Tensor
+    beta_region: torch.Tensor
+    black: torch.Tensor
+
+
+class UnionCAM:
+    """UnionCAM for one model and target layer, with a cache for interactive use.
+
+    Everything that does not depend on θ (the forward/backward capture, the K masked passes
+    of the region map and its β) is computed once per (images, classes) and kept, so a θ
+    slider re-runs only Eq. 1-3 and two batched forward passes (β_den, β_fused).
+
+    ``mean``/``std``: the model's input normalisation, so masks act in pixel space (see the
+    module docstring); ``None`` treats the input as pixel space already.
+    """
+
+    def __init__(self, model: nn.Module, target_layer, *, mean=None, std=None,
+                 batch_size: int | None = None, max_memory: int | None = None, skip: bool = True,
+                 cache_size: int = 16):
+        from ..models import resolve_layer
+
+        self.model = model
+        self.layer = resolve_layer(model, target_layer)
+        self.mean, self.std = mean, std
+        self.batch_size, self.max_memory, self.skip = batch_size, max_memory, skip
+        self.cache_size = cache_size
+        self._cache: dict[tuple, _ThetaFree] = {}
+
+    @staticmethod
+    def _key(x: torch.Tensor, class_idx: ClassIdx) -> tuple:
+        if isinstance(class_idx, torch.Tensor):
+            class_idx = tuple(class_idx.flatten().tolist())
+        elif class_idx is not None and not isinstance(class_idx, int):
+            class_idx = tuple(class_idx)
+        digest = hash(x.detach().cpu().contiguous().numpy().tobytes())
+        return (tuple(x.shape), str(x.dtype), str(x.device), digest, class_idx)
+
+    def theta_free(self, x: torch.Tensor, class_idx: ClassIdx = None) -> _ThetaFree:
+        """Capture, region map and β_reg for these images and classes (cached)."""
+        key = self._key(x, class_idx)
+        if key not in self._cache:
+            cap = capture(self.model, x, self.layer, class_idx)
+            region = region_cam(self.model, x, cap.activations, cap.class_idx, mean=self.mean, std=self.std,
+                                batch_size=self.batch_size, max_memory=self.max_memory, skip=self.skip)
+            pixels = PixelSpace(self.mean, self.std, x)
+            black = black_scores(self.model, x, cap.class_idx, pixels, probs=True)
+            beta_reg = score_gain(self.model, x, region, cap.class_idx, mean=self.mean, std=self.std, black=black)
+            if len(self._cache) >= self.cache_size:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = _ThetaFree(cap, region, beta_reg, black)
+        return self._cache[key]
+
+    def __call__(self, x: torch.Tensor, class_idx: ClassIdx = None, theta: float = 10.0) -> UnionResult:
+        theta = check_theta(theta)
+        base = self.theta_free(x, class_idx)
+        cap, kw = base.capture, dict(mean=self.mean, std=self.std, black=base.black)
+        denoised = upsample_normalize(denoised_cam(cap.activations, denoise_gradients(cap.gradients, theta)),
+                                      x.shape[-2:])
+        beta_den = score_gain(self.model, x, denoised, cap.class_idx, **kw)
+        fused = union(denoised, base.region, beta_den, base.beta_region)
+        beta_fused = score_gain(self.model, x, fused, cap.class_idx, **kw)
+        cam, chosen = select(fused, base.region, beta_fused, base.beta_region)
+        return UnionResult(cam, denoised, base.region, fused, beta_den, base.beta_region, beta_fused, chosen,
+                           cap.class_idx, theta, cap.logits.float().softmax(dim=1))
+
+
+def union_cam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None, theta: float = 10.0,
+              *, mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
+              skip: bool = True) -> UnionResult:
+    """UnionCAM in one call: a :class:`UnionResult` with ``cam``, the three maps, the βs and ``chosen``."""
+    check_theta(theta)
+    explainer = UnionCAM(model, target_layer, mean=mean, std=std, batch_size=batch_size,
+                         max_memory=max_memory, skip=skip)
+    return explainer(x, class_idx, theta)

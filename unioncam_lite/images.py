@@ -1,0 +1,77 @@
+"""Sample images and the one preprocessing path from a file to a model tensor."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .models import ModelSpec
+
+DATA_DIR = Path(os.environ.get("UNIONCAM_DATA", Path(__file__).resolve().parents[1] / "data"))
+IMAGE_DIR = DATA_DIR / "images"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def sample_images() -> dict[str, Path]:
+    """The bundled photographs, ``{name: path}`` sorted by name (see data/README.md)."""
+    return {p.stem: p for p in sorted(IMAGE_DIR.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def _resolve(path_or_name: str | os.PathLike) -> Path:
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    samples = sample_images()
+    if str(path_or_name) in samples:
+        return samples[str(path_or_name)]
+    raise FileNotFoundError(f"image {str(path_or_name)!r} not found: give a file path or a sample name "
+                            f"({', '.join(samples)})")
+
+
+def to_model_tensor(image: np.ndarray, spec: ModelSpec) -> torch.Tensor:
+    """H x W x 3 uint8 image -> 1 x 3 x H x W float tensor normalised with the spec's mean/std."""
+    x = torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).float().div_(255)
+    mean = torch.tensor(spec.mean).view(3, 1, 1)
+    std = torch.tensor(spec.std).view(3, 1, 1)
+    return ((x - mean) / std).unsqueeze(0)
+
+
+def load_image(path_or_name: str | os.PathLike | Image.Image, spec: ModelSpec) -> tuple[np.ndarray, torch.Tensor]:
+    """Read an image and return ``(display, x)``.
+
+    ``display`` is the H x W x 3 uint8 picture the model sees, ``x`` the 1 x 3 x H x W tensor.
+    The image is resized so its shorter side equals the input size and centre-cropped (the
+    torchvision evaluation recipe without the 256/224 margin, so the whole object stays in
+    view), which keeps the display image and the CAM pixel-aligned.
+    """
+    if isinstance(path_or_name, Image.Image):
+        img = path_or_name
+    else:
+        path = _resolve(path_or_name)
+        try:
+            img = Image.open(path)
+            img.load()
+        except (UnidentifiedImageError, OSError) as err:
+            raise ValueError(f"image file {str(path)!r} is unreadable ({err}): give a JPEG or PNG photograph") from err
+    img = img.convert("RGB")
+    h, w = spec.input_size
+    scale = max(h / img.height, w / img.width)
+    new = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
+    img = img.resize(new, Image.BILINEAR)
+    left, top = (new[0] - w) // 2, (new[1] - h) // 2
+    display = np.asarray(img.crop((left, top, left + w, top + h)), dtype=np.uint8)
+    return display, to_model_tensor(display, spec)
+
+
+def load_samples(spec: ModelSpec) -> tuple[list[str], np.ndarray, torch.Tensor]:
+    """All sample images: names, display images (N x H x W x 3) and the batch tensor (N x 3 x H x W)."""
+    names, shows, xs = [], [], []
+    for name, path in sample_images().items():
+        show, x = load_image(path, spec)
+        names.append(name)
+        shows.append(show)
+        xs.append(x)
+    return names, np.stack(shows), torch.cat(xs)
