@@ -21,11 +21,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m unioncam_lite explain all --out outputs/demo
 
+# unit tests, then every notebook executed headless by nbval (its assert cells must pass)
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 --durations=15
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# exercise copies of the notebooks: solution cells replaced by `raise NotImplementedError`
+student: $(STAMP)
+	$(BIN)/python -m unioncam_lite.student notebooks student
 
 clean:
 	rm -rf outputs student .pytest_cache
