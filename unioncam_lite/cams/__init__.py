@@ -3,6 +3,7 @@
 from .capture import Capture, capture, eval_mode
 from .common import normalize_maps, resolve_class_idx, upsample_normalize
 from .gradient import gradcam, gradcam_map, gradcampp, gradcampp_map, layercam, layercam_map, xgradcam, xgradcam_map
+from .group import groupcam
 from .score import region_cam, region_map, scorecam
 from .unioncam import (UnionCAM, UnionResult, denoise_gradients, denoised_cam, pixel_alpha, score_gain, select, union,
                     union_cam)
@@ -14,6 +15,7 @@ METHODS = {
     "xgradcam": ("XGrad-CAM", xgradcam),
     "layercam": ("LayerCAM", layercam),
     "scorecam": ("Score-CAM", scorecam),
+    "groupcam": ("Group-CAM", groupcam),
     "unioncam": ("UnionCAM", None),
 }
 
@@ -24,12 +26,12 @@ def compute_cam(method: str, model, x, target_layer, class_idx=None, *, mean=Non
         raise ValueError(f"unknown CAM method {method!r}: choose from {', '.join(METHODS)}")
     if method == "unioncam":
         return union_cam(model, x, target_layer, class_idx, theta, mean=mean, std=std).cam
-    if method == "scorecam":
-        return scorecam(model, x, target_layer, class_idx, mean=mean, std=std)
+    if method in ("scorecam", "groupcam"):
+        return METHODS[method][1](model, x, target_layer, class_idx, mean=mean, std=std)
     return METHODS[method][1](model, x, target_layer, class_idx)
 
 
 __all__ = ["Capture", "capture", "eval_mode", "normalize_maps", "resolve_class_idx", "upsample_normalize",
            "gradcam", "gradcampp", "xgradcam", "layercam", "gradcam_map", "gradcampp_map", "xgradcam_map",
-           "layercam_map", "scorecam", "region_cam", "region_map", "UnionCAM", "UnionResult", "denoise_gradients",
+           "layercam_map", "scorecam", "groupcam", "region_cam", "region_map", "UnionCAM", "UnionResult", "denoise_gradients",
            "denoised_cam", "pixel_alpha", "score_gain", "union", "select", "union_cam", "METHODS", "compute_cam"]
