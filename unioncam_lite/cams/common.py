@@ -122,6 +122,14 @@ class PixelSpace:
         return self.to_model_(torch.zeros_like(x[:1]))
 
 
+def blur(image: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
+    """Gaussian blur with reflect padding; the kernel shrinks to 2·min(H, W) − 1 for small images."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    k = min(kernel_size, 2 * min(image.shape[-2:]) - 1)
+    return gaussian_blur(image, kernel_size=[k, k], sigma=[sigma, sigma])
+
+
 def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
     """ReLU(Σ_k w_k A_k) for channel weights (N, K) or pixel weights (N, K, h, w) -> (N, h, w)."""
     if weights.ndim == 2:

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torchvision.transforms.functional import gaussian_blur
 
 from .capture import capture, eval_mode
-from .common import ClassIdx, PixelSpace, normalize_maps, upsample
+from .common import ClassIdx, PixelSpace, blur, normalize_maps, upsample
 from .masked import auto_batch_size, class_scores
 
 
@@ -39,8 +38,7 @@ def groupcam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassId
     bs = batch_size or auto_batch_size(model, x)
     with torch.inference_mode(), eval_mode(model):
         image = pixels.to_pixels(x)
-        k = min(51, 2 * min(x.shape[-2:]) - 1)  # reflect padding needs k//2 < size (small inputs)
-        blurred = gaussian_blur(image, kernel_size=[k, k], sigma=[50.0, 50.0])
+        blurred = blur(image, 51, 50.0)
         base = class_scores(model(pixels.to_model_(blurred.clone())), idx, probs=True)  # (N,)
         flat = masks.flatten(0, 1)[:, None]  # (N*G, 1, H, W)
         owner = torch.arange(n, device=x.device).repeat_interleave(g)

@@ -1,0 +1,118 @@
+"""Faithfulness and localisation metrics for CAMs, batched on the model's device.
+
+* Average Drop / Average Increase (Chattopadhay et al., WACV 2018, Sec. 6.1), as the
+  UnionCAM paper uses them: y_c is the softmax probability of class c on the image, o_c on
+  the image multiplied by the map in pixel space,
+  ``AD = 100/N Σ max(0, y_c − o_c)/y_c`` and ``AI = 100/N Σ 1[y_c < o_c]``.
+* Insertion / Deletion (Petsiuk et al., BMVC 2018, RISE Sec. 4.1): pixels are inserted into
+  a blurred copy (Gaussian, kernel 11, σ = 5, as in the RISE code) or deleted to black, in
+  descending saliency order, over ``steps`` equal steps; the curve of p_c is integrated with
+  the trapezoid rule over the fraction of pixels in [0, 1].
+* Energy-based pointing game (Wang et al., Score-CAM, CVPR-W 2020, Sec. 5.2):
+  Σ L·mask / Σ L. IoU at a threshold: |{L ≥ t} ∩ mask| / |{L ≥ t} ∪ mask|.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .cams.capture import eval_mode
+from .cams.common import PixelSpace, blur
+from .cams.masked import auto_batch_size, class_scores, masked_scores
+
+
+def _check_maps(cams: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if cams.ndim != 3 or cams.shape[0] != x.shape[0] or cams.shape[-2:] != x.shape[-2:]:
+        raise ValueError(f"cams must have shape (N, H, W) = {(x.shape[0], *x.shape[-2:])} to match the images, "
+                         f"got {tuple(cams.shape)}")
+    return cams.to(x.device)
+
+
+def _probs(model: nn.Module, x: torch.Tensor, class_idx: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode(), eval_mode(model):
+        return class_scores(model(x), class_idx, probs=True)
+
+
+def drop_increase_per_image(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx, *,
+                            mean=None, std=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image: relative drop max(0, y − o)/y (fraction) and whether the confidence increased (y < o)."""
+    cams = _check_maps(cams, x)
+    idx = torch.as_tensor(class_idx, device=x.device).long().expand(x.shape[0])
+    y = _probs(model, x, idx)
+    o = masked_scores(model, x, cams, torch.arange(x.shape[0], device=x.device), idx, PixelSpace(mean, std, x),
+                      probs=True, normalize=False)
+    return (y - o).clamp_min(0) / y, y < o
+
+
+def average_drop_increase(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx, *,
+                          mean=None, std=None) -> tuple[float, float]:
+    """(Average Drop %, Average Increase %) over the N images."""
+    drop, increase = drop_increase_per_image(model, x, cams, class_idx, mean=mean, std=std)
+    return 100 * float(drop.mean()), 100 * float(increase.float().mean())
+
+
+def insertion_deletion(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx, *, mean=None, std=None,
+                       steps: int = 50, batch_size: int | None = None) -> dict[str, torch.Tensor]:
+    """Insertion and deletion AUCs (N,) and their curves (N, steps + 1) of the class probability."""
+    if steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps}")
+    cams = _check_maps(cams, x)
+    n, hw = x.shape[0], x.shape[-2] * x.shape[-1]
+    idx = torch.as_tensor(class_idx, device=x.device).long().expand(n)
+    pixels = PixelSpace(mean, std, x)
+    bs = batch_size or auto_batch_size(model, x)
+    # rank 0 = most salient pixel; after step t the first round(t·hw/steps) ranks are switched
+    order = cams.flatten(1).argsort(dim=1, descending=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(hw, device=x.device).expand(n, hw))
+    counts = torch.round(torch.linspace(0, hw, steps + 1, device=x.device)).long()
+    curves = {}
+    with torch.inference_mode(), eval_mode(model):
+        image = pixels.to_pixels(x)
+        blurred = blur(image, 11, 5.0)
+        jobs = [(i, t) for i in range(n) for t in range(steps + 1)]
+        for name, start, end in (("insertion", blurred, image), ("deletion", image, torch.zeros_like(image))):
+            out = torch.empty(len(jobs), device=x.device)
+            for s in range(0, len(jobs), bs):
+                chunk = jobs[s:s + bs]
+                img = torch.tensor([i for i, _ in chunk], device=x.device)
+                t = torch.tensor([t for _, t in chunk], device=x.device)
+                switched = (rank[img] < counts[t][:, None]).view(-1, 1, *x.shape[-2:]).to(x.dtype)
+                batch = start[img] * (1 - switched) + end[img] * switched
+                out[s:s + len(chunk)] = class_scores(model(pixels.to_model_(batch)), idx[img], probs=True)
+            curves[name] = out.view(n, steps + 1)
+    auc = {k: torch.trapezoid(v, dx=1.0 / steps, dim=1) for k, v in curves.items()}
+    return {"insertion": auc["insertion"], "deletion": auc["deletion"],
+            "insertion_curve": curves["insertion"], "deletion_curve": curves["deletion"]}
+
+
+def _check_masks(cams: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    if masks.shape != cams.shape:
+        raise ValueError(f"ground-truth masks must match the maps' shape {tuple(cams.shape)}, got {tuple(masks.shape)}")
+    return masks.to(cams.device).bool()
+
+
+def energy_pointing_game(cams: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Share of each map's energy inside the ground-truth mask, Σ L·m / Σ L, (N,) in [0, 1]."""
+    m = _check_masks(cams, masks)
+    total = cams.flatten(1).sum(1)
+    return (cams * m).flatten(1).sum(1) / total.clamp_min(torch.finfo(cams.dtype).tiny)
+
+
+def iou_at_threshold(cams: torch.Tensor, masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """IoU between {L ≥ threshold} and the ground-truth mask, (N,) in [0, 1]."""
+    m = _check_masks(cams, masks)
+    pred = cams >= threshold
+    inter = (pred & m).flatten(1).sum(1)
+    union = (pred | m).flatten(1).sum(1)
+    return inter / union.clamp_min(1)
+
+
+def box_mask(box: tuple[int, int, int, int], size: tuple[int, int]) -> torch.Tensor:
+    """Boolean (H, W) mask of a box given as (x0, y0, x1, y1), end-exclusive pixel coordinates."""
+    x0, y0, x1, y1 = box
+    if not (0 <= x0 < x1 <= size[1] and 0 <= y0 < y1 <= size[0]):
+        raise ValueError(f"box {box} does not fit an image of size {size} (x0 < x1 <= W, y0 < y1 <= H)")
+    mask = torch.zeros(size, dtype=torch.bool)
+    mask[y0:y1, x0:x1] = True
+    return mask
