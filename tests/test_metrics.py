@@ -29,6 +29,14 @@ def test_all_ones_map_gives_average_drop_0_and_no_increase():
     assert drop == pytest.approx(0.0, abs=1e-4) and inc == 0.0
 
 
+def test_a_real_increase_is_counted():
+    x = torch.full((1, 1, 4, 4), -1.0)              # the corner sums to -4: p = σ(-4)
+    cams = torch.zeros(1, 4, 4)
+    cams[0, :2, :2] = 0.25                          # quarter of it: σ(-1) > σ(-4)
+    drop, increased = drop_increase_per_image(RegionSum(), x, cams, 0)
+    assert increased.tolist() == [True] and drop.item() == 0.0
+
+
 def test_drop_and_increase_by_hand():
     x = torch.ones(2, 1, 4, 4)                     # pixel space (no mean/std): all ones
     cams = torch.zeros(2, 4, 4)

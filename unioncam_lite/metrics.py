@@ -33,15 +33,23 @@ def _probs(model: nn.Module, x: torch.Tensor, class_idx: torch.Tensor) -> torch.
         return class_scores(model(x), class_idx, probs=True)
 
 
+INCREASE_TOL = 1e-6
+
+
 def drop_increase_per_image(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx, *,
                             mean=None, std=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image: relative drop max(0, y − o)/y (fraction) and whether the confidence increased (y < o)."""
+    """Per image: relative drop max(0, y − o)/y (fraction) and whether the confidence increased.
+
+    "Increased" is y < o by more than ``INCREASE_TOL`` (1e-6 in probability), so that float
+    rounding between two forward passes of the same image (e.g. an all-ones map) is not
+    counted as an increase.
+    """
     cams = _check_maps(cams, x)
     idx = torch.as_tensor(class_idx, device=x.device).long().expand(x.shape[0])
     y = _probs(model, x, idx)
     o = masked_scores(model, x, cams, torch.arange(x.shape[0], device=x.device), idx, PixelSpace(mean, std, x),
                       probs=True, normalize=False)
-    return (y - o).clamp_min(0) / y, y < o
+    return (y - o).clamp_min(0) / y, o - y > INCREASE_TOL
 
 
 def average_drop_increase(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx, *,

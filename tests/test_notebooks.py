@@ -1,0 +1,73 @@
+"""The committed notebooks: stripped, numbered, with exercises that the student copies blank out.
+
+(nbval executes them in `make test`; this file only checks their form, quickly.)
+"""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from unioncam_lite.student import blank_solution, main, make_student_copies
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+EXPECTED = ["00_setup_and_model", "01_gradients", "02_denoising", "03_region_maps", "04_union", "05_selection",
+            "06_metrics", "07_explore"]
+
+
+def read(name):
+    return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+
+
+def test_the_eight_notebooks_exist():
+    assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == EXPECTED
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_outputs_stripped_and_kernel_python3(name):
+    nb = read(name)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{name}: outputs not stripped"
+    assert any("assert " in c.source for c in nb.cells if c.cell_type == "code"), f"{name} has no assert cell"
+
+
+@pytest.mark.parametrize("name", EXPECTED[1:6])
+def test_notebooks_01_to_05_have_exercises(name):
+    solutions = [c for c in read(name).cells if "solution" in c.metadata.get("tags", [])]
+    assert solutions, f"{name} has no cell tagged 'solution'"
+
+
+def test_student_copies_raise_at_each_exercise(tmp_path):
+    written = make_student_copies(NOTEBOOKS, tmp_path)
+    assert len(written) == len(EXPECTED)
+    exercises = 0
+    for path in written:
+        original, student = read(path.stem), nbformat.read(path, as_version=4)
+        assert len(original.cells) == len(student.cells)
+        for before, after in zip(original.cells, student.cells):
+            if "solution" not in before.metadata.get("tags", []):
+                assert before.source == after.source
+                continue
+            exercises += 1
+            namespace = {}
+            exec(after.source, namespace)
+            func = next(v for k, v in namespace.items() if callable(v) and not k.startswith("__"))
+            with pytest.raises(NotImplementedError, match="Exercise: "):
+                func(*[None] * func.__code__.co_argcount)
+            assert after.source.splitlines()[0] == before.source.splitlines()[0]   # same signature
+    assert exercises >= 5
+
+
+def test_blank_solution_keeps_signature_and_docstring():
+    src = 'def f(a, b):\n    """Add two numbers."""\n    return a + b\n'
+    out = blank_solution(src)
+    assert out.startswith('def f(a, b):\n    """Add two numbers."""')
+    assert 'raise NotImplementedError("Exercise: Add two numbers.")' in out and "return a + b" not in out
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert main([str(tmp_path), str(tmp_path / "out")]) == 2
+    assert "no notebooks" in capsys.readouterr().err
+    assert main([]) == 2
