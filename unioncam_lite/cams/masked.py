@@ -7,21 +7,23 @@ the model's device and no per-score ``.item()`` is taken.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
+
 import torch
 from torch import nn
 
 from .capture import eval_mode
 from .common import PixelSpace, normalize_maps, upsample
 
-CPU_BATCH = 8
+CPU_BATCH = 4
 _batch_cache: dict[tuple, int] = {}
 
 
 def auto_batch_size(model: nn.Module, x: torch.Tensor, max_memory: int | None = None) -> int:
     """Masked images per forward pass.
 
-    CPU: 8 (measured on 2 cores with EfficientNet-Lite0: 17-20 ms/image at 4-8, 22 ms at 16,
-    37 ms at 64, as larger batches fall out of cache). CUDA: measured, not guessed:
+    CPU: 4 (measured on 2 cores with EfficientNet-Lite0 in channels_last: 14.7 ms/image at 4,
+    18 ms at 8-12, 21 ms at 2; larger batches fall out of cache). CUDA: measured, not guessed:
     one probe pass of 8 images gives the peak memory per image, and the batch fills 80 % of
     ``min(free memory, max_memory)`` bytes, between 1 and 1024.
     """
@@ -42,6 +44,32 @@ def auto_batch_size(model: nn.Module, x: torch.Tensor, max_memory: int | None = 
     return _batch_cache[key]
 
 
+@contextmanager
+def channels_last_weights(model: nn.Module):
+    """Store the model's 4-D weights in channels_last for the masked passes, then restore them.
+
+    With input and weights both NHWC, convolutions skip a layout conversion per call (about
+    1.3x faster on CPU, and the layout tensor cores prefer on GPU). The original tensors are
+    put back in a ``finally`` block, so the caller's model is left exactly as it was.
+    """
+    saved = [(p, p.data) for p in model.parameters() if p.ndim == 4]
+    try:
+        for p, data in saved:
+            p.data = data.contiguous(memory_format=torch.channels_last)
+        yield model
+    finally:
+        for p, data in saved:
+            p.data = data
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast`` for the masked passes when ``dtype`` (bf16/fp16) is given, else a no-op.
+
+    An approximation, off by default: scores are computed in reduced precision.
+    """
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
 def class_scores(logits: torch.Tensor, class_idx: torch.Tensor, probs: bool) -> torch.Tensor:
     """Score of class c per row: the softmax probability (``probs``) or the logit."""
     scores = logits.float().softmax(dim=1) if probs else logits.float()
@@ -50,7 +78,8 @@ def class_scores(logits: torch.Tensor, class_idx: torch.Tensor, probs: bool) -> 
 
 def masked_scores(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, image_index: torch.Tensor,
                   class_idx: torch.Tensor, pixels: PixelSpace, *, probs: bool, normalize: bool = True,
-                  batch_size: int | None = None, max_memory: int | None = None) -> torch.Tensor:
+                  batch_size: int | None = None, max_memory: int | None = None,
+                  autocast: torch.dtype | None = None) -> torch.Tensor:
     """f_c(M_j ⊙ I0[image_index[j]]) for every mask j, in batches; returns (M,) scores.
 
     ``masks`` (M, h, w) may be at feature resolution: each chunk is upsampled bilinearly to
@@ -63,7 +92,8 @@ def masked_scores(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, image_
         return out
     bs = batch_size or auto_batch_size(model, x, max_memory)
     size = x.shape[-2:]
-    with torch.inference_mode(), eval_mode(model):
+    with (channels_last_weights(model), torch.inference_mode(), eval_mode(model),
+          autocast_context(x.device, autocast)):
         images = pixels.to_pixels(x)
         # channels_last: convolutions run ~1.7x faster on CPU (and use NHWC kernels on GPU)
         buffer = torch.empty((min(bs, m), *x.shape[1:]), device=x.device, dtype=x.dtype).contiguous(

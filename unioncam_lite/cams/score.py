@@ -26,7 +26,8 @@ from .masked import black_scores, masked_scores
 
 def channel_scores(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor,
                    pixels: PixelSpace, *, probs: bool = False, skip: bool = True,
-                   batch_size: int | None = None, max_memory: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   batch_size: int | None = None, max_memory: int | None = None,
+                   autocast: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Scores y_c(M_k ⊙ I0) for all channels of all images, and the black scores y_c(I_b).
 
     Returns ``(scores (N, K), black (N,))``; masks of all images share the same batches.
@@ -37,16 +38,31 @@ def channel_scores(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx
     black = black_scores(model, x, class_idx, pixels, probs=probs)
     if not skip:
         scores = masked_scores(model, x, low, image_index, class_idx, pixels, probs=probs,
-                               batch_size=batch_size, max_memory=max_memory)
+                               batch_size=batch_size, max_memory=max_memory, autocast=autocast)
         return scores.view(n, k), black
     scores = black[image_index].clone()
     live = low.flatten(1).amax(1) > 0  # a constant channel normalises to all zeros -> black image
     rows = torch.cat([image_index[live, None].to(low.dtype), low[live].flatten(1)], dim=1)
     unique, inverse = torch.unique(rows, dim=0, return_inverse=True)
     unique_scores = masked_scores(model, x, unique[:, 1:].view(-1, *low.shape[1:]), unique[:, 0].long(),
-                                  class_idx, pixels, probs=probs, batch_size=batch_size, max_memory=max_memory)
+                                  class_idx, pixels, probs=probs, batch_size=batch_size, max_memory=max_memory,
+                                  autocast=autocast)
     scores[live] = unique_scores[inverse]
     return scores.view(n, k), black
+
+
+def top_k_channels(A: torch.Tensor, k: int | None) -> torch.Tensor:
+    """The k channels of largest spatial variance per image, (N, k, h, w) — an approximation.
+
+    Faster Score-CAM's selection: low-variance channels give near-constant masks that add
+    little. ``None`` (or k ≥ K) keeps every channel.
+    """
+    if k is None or k >= A.shape[1]:
+        return A
+    if k < 1:
+        raise ValueError(f"top_k must be a positive number of channels, got {k}")
+    idx = A.flatten(2).float().var(dim=2).topk(k, dim=1).indices
+    return A.gather(1, idx[:, :, None, None].expand(-1, -1, *A.shape[2:]))
 
 
 def region_map(A: torch.Tensor, scores: torch.Tensor, black: torch.Tensor) -> torch.Tensor:
@@ -57,18 +73,19 @@ def region_map(A: torch.Tensor, scores: torch.Tensor, black: torch.Tensor) -> to
 
 def region_cam(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor, *,
                mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
-               skip: bool = True) -> torch.Tensor:
+               skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None) -> torch.Tensor:
     """UnionCAM's region map L_reg (Score-CAM) from captured activations A: (N, H, W) in [0, 1]."""
     pixels = PixelSpace(mean, std, x)
+    A = top_k_channels(A, top_k)
     scores, black = channel_scores(model, x, A, class_idx.to(x.device), pixels, skip=skip,
-                                   batch_size=batch_size, max_memory=max_memory)
+                                   batch_size=batch_size, max_memory=max_memory, autocast=autocast)
     return upsample_normalize(region_map(A, scores, black), x.shape[-2:])
 
 
 def scorecam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None, *,
              mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
-             skip: bool = True) -> torch.Tensor:
+             skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None) -> torch.Tensor:
     """Score-CAM maps (N, H, W) in [0, 1]; one plain forward pass, then K masked passes per image."""
     cap = capture(model, x, target_layer, class_idx, gradients=False)
-    return region_cam(model, x, cap.activations, cap.class_idx, mean=mean, std=std,
-                      batch_size=batch_size, max_memory=max_memory, skip=skip)
+    return region_cam(model, x, cap.activations, cap.class_idx, mean=mean, std=std, batch_size=batch_size,
+                      max_memory=max_memory, skip=skip, top_k=top_k, autocast=autocast)

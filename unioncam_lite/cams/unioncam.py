@@ -129,18 +129,21 @@ class UnionCAM:
     slider re-runs only Eq. 1-3 and two batched forward passes (β_den, β_fused).
 
     ``mean``/``std``: the model's input normalisation, so masks act in pixel space (see the
-    module docstring); ``None`` treats the input as pixel space already.
+    module docstring); ``None`` treats the input as pixel space already. ``batch_size``,
+    ``max_memory``, ``skip`` (exact) and the approximations ``top_k`` and ``autocast`` (both off
+    by default) go to the region pass, see :mod:`.score`.
     """
 
     def __init__(self, model: nn.Module, target_layer, *, mean=None, std=None,
                  batch_size: int | None = None, max_memory: int | None = None, skip: bool = True,
-                 cache_size: int = 16):
+                 top_k: int | None = None, autocast: torch.dtype | None = None, cache_size: int = 16):
         from ..models import resolve_layer
 
         self.model = model
         self.layer = resolve_layer(model, target_layer)
         self.mean, self.std = mean, std
-        self.batch_size, self.max_memory, self.skip = batch_size, max_memory, skip
+        self.region_options = dict(batch_size=batch_size, max_memory=max_memory, skip=skip, top_k=top_k,
+                                   autocast=autocast)
         self.cache_size = cache_size
         self._cache: dict[tuple, _ThetaFree] = {}
 
@@ -159,7 +162,7 @@ class UnionCAM:
         if key not in self._cache:
             cap = capture(self.model, x, self.layer, class_idx)
             region = region_cam(self.model, x, cap.activations, cap.class_idx, mean=self.mean, std=self.std,
-                                batch_size=self.batch_size, max_memory=self.max_memory, skip=self.skip)
+                                **self.region_options)
             pixels = PixelSpace(self.mean, self.std, x)
             black = black_scores(self.model, x, cap.class_idx, pixels, probs=True)
             beta_reg = score_gain(self.model, x, region, cap.class_idx, mean=self.mean, std=self.std, black=black)
@@ -184,9 +187,12 @@ class UnionCAM:
 
 def union_cam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None, theta: float = 10.0,
               *, mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
-              skip: bool = True) -> UnionResult:
-    """UnionCAM in one call: a :class:`UnionResult` with ``cam``, the three maps, the βs and ``chosen``."""
+              skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None) -> UnionResult:
+    """UnionCAM in one call: a :class:`UnionResult` with ``cam``, the three maps, the βs and ``chosen``.
+
+    Exact by default; ``top_k`` and ``autocast`` are the named approximations of :mod:`.score`.
+    """
     check_theta(theta)
     explainer = UnionCAM(model, target_layer, mean=mean, std=std, batch_size=batch_size,
-                         max_memory=max_memory, skip=skip)
+                         max_memory=max_memory, skip=skip, top_k=top_k, autocast=autocast)
     return explainer(x, class_idx, theta)
