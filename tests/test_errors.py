@@ -96,3 +96,11 @@ def test_vgg16_without_weights_says_how_to_get_them(tmp_path, monkeypatch):
         load_model("vgg16", device="cpu")
     model, spec = load_model("vgg16", device="cpu", pretrained=False)
     assert spec.target_layer == "features.29" and isinstance(resolve_layer(model, "features.29"), torch.nn.ReLU)
+
+
+def test_unknown_class_name_on_a_small_model():
+    from unioncam_lite.models import class_index
+
+    with pytest.raises(ValueError, match="unknown class name 'dog'.*'square'"):
+        class_index(["circle", "square"], "dog")
+    assert class_index(["circle", "square"], "SQUARE") == 1
