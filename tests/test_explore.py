@@ -1,4 +1,4 @@
-"""The plain functions behind notebook 07's widgets."""
+"""The plain functions behind notebook 07's widgets (fast: Grad-CAM-family maps, one UnionCAM call)."""
 import io
 
 import matplotlib
@@ -6,40 +6,119 @@ import pytest
 import torch
 from PIL import Image
 
-from unioncam_lite import sample_images
-from unioncam_lite.explore import Explorer, decode_upload
+from conftest import TinyCNN
+from unioncam_lite import ModelSpec, sample_images
+from unioncam_lite.models import imagenet_categories
+from unioncam_lite.explore import Explorer, ExplorerApp, decode_upload, upload_items
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    image = image.resize((320, 240))             # a small upload: PNG-encoding a full photo is slow
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def explorer(lite0):
+    model, spec = lite0
+    return Explorer(model, spec)
+
+
+@pytest.fixture(scope="module")
+def tiny_explorer():
+    """UnionCAM and the widgets on a 6-channel CNN with 32x32 inputs: every region map is 6 passes."""
+    spec = ModelSpec("tiny", "act", (32, 32), mean=(0.5,) * 3, std=(0.25,) * 3, categories=imagenet_categories())
+    return Explorer(TinyCNN(classes=1000).eval(), spec, top_k=3)
 
 
 def test_decode_upload_reads_png_bytes_and_rejects_garbage():
-    buf = io.BytesIO()
-    Image.new("RGB", (40, 30), (200, 10, 10)).save(buf, format="PNG")
-    image = decode_upload(memoryview(buf.getvalue()))
-    assert image.size == (40, 30) and image.getpixel((0, 0)) == (200, 10, 10)
-    with pytest.raises(ValueError, match="not a readable image"):
-        decode_upload(b"definitely not a png")
+    image = decode_upload(memoryview(png_bytes(Image.new("RGB", (40, 30), (200, 10, 10)))))
+    assert image.mode == "RGB" and image.size == (320, 240) and image.getpixel((0, 0)) == (200, 10, 10)
+    assert decode_upload(png_bytes(Image.new("L", (5, 5), 7))).getpixel((0, 0)) == (7, 7, 7)   # grey -> RGB
+    for bad in (b"definitely not a png", b"\x89PNG\r\n\x1a\n" + b"\0" * 20, b""):
+        with pytest.raises(ValueError, match="upload a JPEG or PNG"):
+            decode_upload(bad)
 
 
-def test_explorer_classes_and_gradcam_figure(lite0):
-    model, spec = lite0
-    ex = Explorer(model, spec)
-    assert {"chelsea", "coffee"} <= set(ex.images)
-    top = ex.top_classes("coffee", 3)
-    assert top[0][1] == 967 and top[0][0].startswith("espresso")
-    options = ex.class_options("coffee")
-    assert len(options) == 1000 and len({i for _, i in options}) == 1000
-    fig = ex.draw("coffee", 967, 10, "gradcam")
+def test_upload_items_reads_ipywidgets_7_and_8_values():
+    v8 = ({"name": "a.png", "type": "image/png", "size": 3, "content": memoryview(b"abc")},)
+    v7 = {"a.png": {"metadata": {"name": "a.png"}, "content": b"abc"}}
+    assert upload_items(v8) == upload_items(v7) == [("a.png", b"abc")]
+    assert upload_items(()) == []
+
+
+def test_classes_top_k_and_resolution(explorer):
+    spec = explorer.spec
+    top = explorer.top_classes("coffee", 3)
+    assert top[0][1] == 967 and top[0][0].startswith("espresso (p=")
+    options = explorer.classes_for("coffee")
+    assert len(options) == 1000 + explorer.top_k and options[0] == top[0][0]
+    assert explorer.resolve_class("coffee", top[1][0]) == top[1][1]            # a top-k label
+    assert explorer.resolve_class("coffee", "tabby") == spec.class_index("TABBY") == 281
+    assert explorer.resolve_class("coffee", "281") == 281
+    assert explorer.resolve_class("coffee", "") == explorer.resolve_class("coffee", None) == 967
+    with pytest.raises(ValueError, match="unknown class name"):
+        explorer.resolve_class("coffee", "no such thing")
+    with pytest.raises(ValueError, match="out of range"):
+        explorer.resolve_class("coffee", 1000)
+
+
+def test_gradcam_figure_and_cache(explorer):
+    fig = explorer.draw("coffee", 967, 10, "gradcam")
     assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 2
-    first = ex.cam("coffee", 967, "gradcam")[0]
-    assert ex.cam("coffee", 967, "gradcam")[0] is first          # cached
-
-
-def test_uploaded_image_can_be_explained(lite0):
-    model, spec = lite0
-    ex = Explorer(model, spec)
-    buf = io.BytesIO()
-    Image.open(sample_images()["chelsea"]).save(buf, format="PNG")
-    name = ex.add_image("my upload", buf.getvalue())
-    cam, _ = ex.cam(name, None, "layercam")
-    assert cam.shape == (224, 224) and 0 <= cam.min() and cam.max() <= 1
+    assert "espresso" in fig._suptitle.get_text()
+    first = explorer.cam("coffee", 967, "gradcam")[0]
+    assert first.shape == (224, 224) and 0 <= first.min() and first.max() <= 1
+    assert explorer.cam("coffee", None, "gradcam")[0] is first      # None = the prediction, same cache entry
     with pytest.raises(ValueError, match="unknown method"):
-        ex.draw(name, None, 10, "magic")
+        explorer.draw("coffee", None, 10, "magic")
+    with pytest.raises(ValueError, match="unknown image"):
+        explorer.cam("nope", None, "gradcam")
+    matplotlib.pyplot.close("all")
+
+
+def test_uploaded_image_is_explained_and_replaces_stale_maps(explorer):
+    name = explorer.add_image("my upload", png_bytes(Image.open(sample_images()["chelsea"])))
+    cam, _ = explorer.cam(name, None, "layercam")
+    assert cam.shape == (224, 224) and 0 <= cam.min() and cam.max() <= 1
+    explorer.add_image(name, png_bytes(Image.open(sample_images()["rocket"])))   # same name, new picture
+    assert not torch.equal(explorer.cam(name, 281, "layercam")[0], explorer.cam("chelsea", 281, "layercam")[0])
+
+
+def test_unioncam_theta_reuses_region_and_scorecam_is_the_region_map(tiny_explorer):
+    explorer = tiny_explorer
+    _, r10 = explorer.cam("motorcycle_left", None, "unioncam", 10)
+    _, r90 = explorer.cam("motorcycle_left", None, "unioncam", 90)
+    assert r10.region is r90.region and r90.theta == 90                     # θ reuses the cached region map
+    assert r10.chosen[0] == ("fused" if r10.beta_fused[0] > r10.beta_region[0] else "region")
+    assert torch.equal(explorer.cam("motorcycle_left", None, "scorecam")[0], r10.region[0])
+    fig = explorer.draw("motorcycle_left", None, 90, "unioncam")
+    assert len(fig.axes) == 5 and "chose" in fig._suptitle.get_text()
+    matplotlib.pyplot.close("all")
+
+
+def test_app_callbacks(tiny_explorer):
+    pytest.importorskip("ipywidgets")
+    explorer = tiny_explorer
+    app = ExplorerApp(explorer, image="coffee", method="unioncam")
+    assert app.figure is not None and len(app.figure.axes) == 5 and not app.theta.disabled
+    assert len(app.out.outputs) == 1 and app.out.outputs[0]["output_type"] == "display_data"
+    app.theta.value = 50
+    assert "θ=50" in app.figure._suptitle.get_text()
+    app.method.value = "gradcam"
+    assert len(app.figure.axes) == 2 and app.theta.disabled                  # θ only moves UnionCAM
+    app.image.value = "chelsea"                                           # on_image: new top-k, one redraw
+    assert app.klass.value == app.klass.options[0] == explorer.top_classes("chelsea")[0][0]
+    assert explorer.spec.categories[explorer.predicted("chelsea")] in app.figure._suptitle.get_text()
+    app.klass.value = "espresso"                                          # any class, typed by name
+    assert "'espresso'" in app.figure._suptitle.get_text() and app.status.value == ""
+    app.klass.value = "no such class"
+    assert "unknown class name" in app.status.value
+    app.on_upload({"new": ({"name": "bad.png", "content": memoryview(b"garbage")},)})
+    assert "not a readable image" in app.status.value and "bad.png" not in explorer.images
+    good = png_bytes(Image.open(sample_images()["coffee"]))
+    app.on_upload({"new": ({"name": "mine.png", "content": memoryview(good)},)})
+    assert app.image.value == "mine.png" and "mine.png" in app.figure._suptitle.get_text()
+    assert app.status.value == ""
+    matplotlib.pyplot.close("all")
