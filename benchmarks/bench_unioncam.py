@@ -3,7 +3,8 @@
     python benchmarks/bench_unioncam.py [--device cpu|cuda] [--models efficientnet_lite0,vgg16]
                                         [--images N] [--repeats R] [--markdown]
 
-Same model, layer, images and batch size for every method; one warm-up call per method,
+Same model, layer, images and batch size for every method (pytorch-grad-cam is also run with
+its own default batch of 16, which is what its users get); one warm-up call per method,
 then the median of R timed calls per image (``torch.cuda.synchronize`` around each on CUDA).
 Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during the call; on the CPU
 the peak resident-set growth of this process, sampled every 5 ms (psutil).
@@ -85,9 +86,10 @@ def methods(model, layer, spec, bs, device):
 
     kw = dict(mean=spec.mean, std=spec.std, batch_size=bs)
 
-    def pgc(x, c):
+    def pgc(x, c, batch=bs):
         cam = PgcScoreCAM(model=model, target_layers=[layer])
-        cam.batch_size = bs
+        if batch is not None:
+            cam.batch_size = batch
         try:
             return cam(input_tensor=x, targets=[ClassifierOutputTarget(c)])
         finally:
@@ -104,6 +106,7 @@ def methods(model, layer, spec, bs, device):
         "ours UnionCAM (exact)": lambda x, c: union_cam(model, x, layer, c, **kw),
         "ours UnionCAM top-256 (approx.)": lambda x, c: union_cam(model, x, layer, c, top_k=256, **kw),
         "pytorch-grad-cam ScoreCAM": pgc,
+        "pytorch-grad-cam ScoreCAM (its default batch 16)": lambda x, c: pgc(x, c, batch=None),
         "torch-cam ScoreCAM": torchcam,
     }
     if device.type == "cuda":
@@ -180,7 +183,8 @@ def main(argv=None) -> int:
         rows, bs = bench_model(name, device, n_images, repeats, args.only.split(",") if args.only else None)
         print(f"  (batch size {bs} for every method)")
         ref = {r["method"]: r["seconds"] for r in rows}
-        for peer in ("pytorch-grad-cam ScoreCAM", "torch-cam ScoreCAM"):
+        for peer in ("pytorch-grad-cam ScoreCAM", "pytorch-grad-cam ScoreCAM (its default batch 16)",
+                     "torch-cam ScoreCAM"):
             for ours in ("ours Score-CAM (exact)", "ours UnionCAM (exact)"):
                 if peer in ref and ours in ref:
                     print(f"  ratio {ours} / {peer}: {ref[ours] / ref[peer]:.2f}")
