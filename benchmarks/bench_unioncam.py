@@ -1,46 +1,76 @@
 """Time this project's Score-CAM and UnionCAM against pytorch-grad-cam's and torch-cam's ScoreCAM.
 
     python benchmarks/bench_unioncam.py [--device cpu|cuda] [--models efficientnet_lite0,vgg16]
-                                        [--images N] [--repeats R] [--markdown]
+                                        [--images N] [--repeats R] [--size S] [--batch-size B]
+                                        [--warmup full|light] [--cudnn-benchmark] [--only SUBSTRINGS]
+                                        [--markdown]
 
-Same model, layer, images and batch size for every method (pytorch-grad-cam is also run with
-its own default batch of 16, which is what its users get); one warm-up call per method,
-then the median of R timed calls per image (``torch.cuda.synchronize`` around each on CUDA).
-Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during the call; on the CPU
-the peak resident-set growth of this process, sampled every 5 ms (psutil).
-FLOPs: one forward pass of the model is counted with ``torch.utils.flop_counter``; a call's
-total is (images forwarded) × that + 2 × that per backward pass; images forwarded are counted
-by a forward pre-hook, so skipped channels are not counted.
+Same model, target layer, images and batch size for every method (pytorch-grad-cam is also
+run at its own default batch of 16, which is what its users get). Every method is warmed up
+first, then each image is timed R times (median), with ``torch.cuda.synchronize`` around the
+call on CUDA. Warm-up: ``full`` (default on CUDA) runs each method once on the first image;
+``light`` (default on CPU, where a full warm-up would double the run) runs our methods on a
+few channels (``top_k``, which also builds the BN-folded copy) and one forward pass of the
+model at each peer's batch size.
+
+Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during the call, as growth over
+what was allocated before it (model weights excluded) and as total (weights included, what the
+paper's 2.22 GB compares with). On the CPU the peak growth of this process's resident set
+(RSS, psutil, sampled every 5 ms), after ``gc.collect()`` and glibc ``malloc_trim(0)`` so that
+memory freed by an earlier method does not hide the next one's.
+
+FLOPs: one forward pass of one image is counted with ``torch.utils.flop_counter`` (convolutions
+and matrix products); a call's total is (images forwarded) × that, + 2 × that for UnionCAM's
+backward pass (the issue's convention; the real backward stops at the target layer and costs
+far less). Images forwarded are counted by a hook on the model's last linear layer, so channels
+we skip are not counted.
 
 Peers mask the *normalised* input tensor (a zero there is the mean colour, not black); we mask
-in pixel space. The work per masked image is the same; we forward fewer images because dead
-and duplicate channels are skipped (exactly), which is part of what is measured.
-VGG16 uses random weights (timing only). On the CPU it is skipped unless asked for: one
-VGG16 forward pass takes ~0.3 s on 2 cores, so 512 masked passes per method would exceed the
-5-minute budget of the default run.
+in pixel space. The work per masked image is the same; we forward fewer images (dead and
+duplicate channels are skipped, exactly) and run them through a BN-folded copy of the model
+(same function up to float rounding), which is part of what is measured.
+VGG16 runs with random weights (timing only). On the CPU it is left out unless named: one
+224×224 VGG16 forward pass takes ~0.3 s on 2 cores, so 512 masked passes per method would
+exceed the 5-minute budget of the default run (``--models vgg16 --size 112`` is a reduced run).
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gc
+import os
 import statistics
 import sys
 import threading
 import time
 from pathlib import Path
 
-import torch
+os.environ.setdefault("TQDM_DISABLE", "1")  # pytorch-grad-cam's ScoreCAM draws a progress bar per image
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from unioncam_lite import load_image, load_model, resolve_layer, sample_images, scorecam, union_cam  # noqa: E402
 from unioncam_lite.cams.masked import auto_batch_size  # noqa: E402
 
+GPU_TARGETS = {"fp32_s": 0.150, "bf16_s": 0.050, "batch1_total_gb": 2.22}  # VGG16, 224×224, per image
+
+
+def _malloc_trim() -> None:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
 
 class PeakMemory:
-    """Peak memory growth during a block: CUDA allocator peak, or sampled process RSS on CPU."""
+    """Peak memory during a block: CUDA allocator peak (growth and total), or sampled RSS growth."""
 
     def __init__(self, device: torch.device):
-        self.device, self.peak = device, 0
+        self.device, self.peak, self.total = device, 0, None
 
     def __enter__(self):
         if self.device.type == "cuda":
@@ -50,6 +80,8 @@ class PeakMemory:
         else:
             import psutil
 
+            gc.collect()
+            _malloc_trim()
             self.proc = psutil.Process()
             self.base = self.proc.memory_info().rss
             self.running = True
@@ -65,13 +97,16 @@ class PeakMemory:
     def __exit__(self, *exc):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-            self.peak = torch.cuda.max_memory_allocated(self.device) - self.base
+            self.total = torch.cuda.max_memory_allocated(self.device)
+            self.peak = self.total - self.base
         else:
             self.running = False
             self.thread.join()
+            self.peak = max(self.peak, self.proc.memory_info().rss - self.base)
 
 
-def forward_flops(model, x) -> int:
+def forward_flops(model: nn.Module, x: torch.Tensor) -> int:
+    """FLOPs of one forward pass of one image (convolutions and matrix products)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -80,11 +115,13 @@ def forward_flops(model, x) -> int:
 
 
 def methods(model, layer, spec, bs, device):
+    """name -> (timed call, light warm-up call); every call takes (x, class index)."""
     from pytorch_grad_cam import ScoreCAM as PgcScoreCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     from torchcam.methods import ScoreCAM as TcScoreCAM
 
     kw = dict(mean=spec.mean, std=spec.std, batch_size=bs)
+    few = dict(kw, top_k=2 * bs)
 
     def pgc(x, c, batch=bs):
         cam = PgcScoreCAM(model=model, target_layers=[layer])
@@ -101,37 +138,59 @@ def methods(model, layer, spec, bs, device):
                 out = model(x)
             return extractor(c, out)
 
+    def forward_at(batch):
+        def warm(x, c):
+            with torch.inference_mode():
+                model(x.expand(batch, *x.shape[1:]).contiguous())
+        return warm
+
     table = {
-        "ours Score-CAM (exact)": lambda x, c: scorecam(model, x, layer, c, **kw),
-        "ours UnionCAM (exact)": lambda x, c: union_cam(model, x, layer, c, **kw),
-        "ours UnionCAM top-256 (approx.)": lambda x, c: union_cam(model, x, layer, c, top_k=256, **kw),
-        "pytorch-grad-cam ScoreCAM": pgc,
-        "pytorch-grad-cam ScoreCAM (its default batch 16)": lambda x, c: pgc(x, c, batch=None),
-        "torch-cam ScoreCAM": torchcam,
+        "ours Score-CAM (exact)": (lambda x, c: scorecam(model, x, layer, c, **kw),
+                                   lambda x, c: scorecam(model, x, layer, c, **few)),
+        "ours UnionCAM (exact)": (lambda x, c: union_cam(model, x, layer, c, **kw),
+                                  lambda x, c: union_cam(model, x, layer, c, **few)),
+        "ours UnionCAM top-256 (approx.)": (lambda x, c: union_cam(model, x, layer, c, top_k=256, **kw),
+                                            lambda x, c: union_cam(model, x, layer, c, **few)),
     }
     if device.type == "cuda":
-        table["ours UnionCAM bf16 (approx.)"] = lambda x, c: union_cam(model, x, layer, c, autocast=torch.bfloat16, **kw)
+        table["ours UnionCAM bf16 autocast (approx.)"] = (
+            lambda x, c: union_cam(model, x, layer, c, autocast=torch.bfloat16, **kw),
+            lambda x, c: union_cam(model, x, layer, c, autocast=torch.bfloat16, **few))
+        one = dict(kw, batch_size=1)
+        table["ours UnionCAM (exact, batch 1: memory)"] = (
+            lambda x, c: union_cam(model, x, layer, c, **one),
+            lambda x, c: union_cam(model, x, layer, c, **dict(one, top_k=4)))
+    table.update({
+        "pytorch-grad-cam ScoreCAM": (pgc, forward_at(bs)),
+        "pytorch-grad-cam ScoreCAM (its default batch 16)": (lambda x, c: pgc(x, c, batch=None), forward_at(16)),
+        "torch-cam ScoreCAM": (torchcam, forward_at(bs)),
+    })
     return table
 
 
-def bench_model(name, device, n_images, repeats, only=None):
+def bench_model(name, device, n_images, repeats, size=None, batch_size=None, warmup="full", only=None):
     pretrained = name != "vgg16"
     model, spec = load_model(name, device, pretrained=pretrained)
     layer = resolve_layer(model, spec.target_layer)
     images = [load_image(p, spec)[1].to(device) for p in list(sample_images().values())[:n_images]]
+    if size:
+        images = [F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False) for x in images]
     with torch.no_grad():
         classes = [int(model(x).argmax()) for x in images]
-    bs = auto_batch_size(model, images[0])
+    bs = batch_size or auto_batch_size(model, images[0])
     flops = forward_flops(model, images[0])
     forwarded = [0]
-    hook = model.register_forward_pre_hook(lambda m, inp: forwarded.__setitem__(0, forwarded[0] + inp[0].shape[0]))
+    last_linear = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]  # shared by the BN-folded copy
+    hook = last_linear.register_forward_pre_hook(
+        lambda m, inp: forwarded.__setitem__(0, forwarded[0] + inp[0].shape[0]))
+    label = f"{name}{'' if pretrained else ' (random weights)'} {tuple(images[0].shape[-2:])}"
     rows = []
     try:
-        for method, fn in methods(model, layer, spec, bs, device).items():
+        for method, (fn, light) in methods(model, layer, spec, bs, device).items():
             if only and not any(o in method for o in only):
                 continue
-            fn(images[0], classes[0])  # warm-up
-            times, peaks, passes = [], [], []
+            (fn if warmup == "full" else light)(images[0], classes[0])
+            times, peaks, totals, passes = [], [], [], []
             for x, c in zip(images, classes):
                 per_image = []
                 for _ in range(repeats):
@@ -145,55 +204,102 @@ def bench_model(name, device, n_images, repeats, only=None):
                             torch.cuda.synchronize(device)
                         per_image.append(time.perf_counter() - start)
                     peaks.append(mem.peak)
+                    totals.append(mem.total or 0)
                     passes.append(forwarded[0])
                 times.append(statistics.median(per_image))
             backward = 1 if "UnionCAM" in method else 0
             total_flops = statistics.mean(passes) * flops + backward * 2 * flops
             seconds = statistics.mean(times)
-            rows.append(dict(model=name + ("" if pretrained else " (random weights)"), method=method,
-                             seconds=seconds, peak_mb=max(peaks) / 2**20, passes=statistics.mean(passes),
-                             gflop=total_flops / 1e9, gflops_per_s=total_flops / seconds / 1e9))
-            print(f"{name:18s} {method:34s} {seconds:8.3f} s/image  peak {max(peaks) / 2**20:8.1f} MB  "
-                  f"{statistics.mean(passes):7.0f} images forwarded  {total_flops / 1e9:8.1f} GFLOP  "
-                  f"{total_flops / seconds / 1e9:7.1f} GFLOP/s", flush=True)
+            row = dict(model=label, method=method, seconds=seconds, peak_mb=max(peaks) / 2**20,
+                       total_mb=max(totals) / 2**20, passes=statistics.mean(passes), gflop=total_flops / 1e9,
+                       gflops_per_s=total_flops / seconds / 1e9)
+            rows.append(row)
+            total = f" (total {row['total_mb']:.0f} MB)" if device.type == "cuda" else ""
+            print(f"{label:28s} {method:48s} {seconds:8.3f} s/image  peak +{row['peak_mb']:7.1f} MB{total}  "
+                  f"{row['passes']:6.0f} images forwarded  {row['gflop']:8.1f} GFLOP  "
+                  f"{row['gflops_per_s']:8.1f} GFLOP/s", flush=True)
     finally:
         hook.remove()
-    return rows, bs
+    print(f"  batch size {bs} for every method (pytorch-grad-cam also at its default 16); "
+          f"one forward pass = {flops / 1e9:.2f} GFLOP")
+    ref = {r["method"]: r["seconds"] for r in rows}
+    for peer in ("pytorch-grad-cam ScoreCAM", "pytorch-grad-cam ScoreCAM (its default batch 16)",
+                 "torch-cam ScoreCAM"):
+        for ours in ("ours Score-CAM (exact)", "ours UnionCAM (exact)", "ours UnionCAM top-256 (approx.)"):
+            if peer in ref and ours in ref:
+                print(f"  ratio {ours} / {peer}: {ref[ours] / ref[peer]:.2f}")
+    check_targets(name, device, rows, size)
+    return rows
+
+
+def check_targets(name, device, rows, size):
+    """Print the issue's targets next to what was measured."""
+    by = {r["method"]: r for r in rows}
+    if device.type == "cpu" and name == "efficientnet_lite0":
+        ours, peer = by.get("ours UnionCAM (exact)"), by.get("pytorch-grad-cam ScoreCAM")
+        if ours and peer:
+            ratio = ours["seconds"] / peer["seconds"]
+            print(f"  target (CPU): UnionCAM exact <= 0.5 x pytorch-grad-cam ScoreCAM (same batch): "
+                  f"{ratio:.2f} -> {'met' if ratio <= 0.5 else 'NOT met'}")
+    if device.type == "cuda" and name == "vgg16" and not size:
+        checks = [("ours UnionCAM (exact)", "seconds", GPU_TARGETS["fp32_s"], "s/image fp32"),
+                  ("ours UnionCAM bf16 autocast (approx.)", "seconds", GPU_TARGETS["bf16_s"], "s/image bf16"),
+                  ("ours UnionCAM (exact, batch 1: memory)", "total_mb", GPU_TARGETS["batch1_total_gb"] * 1000,
+                   "MB total peak at batch 1")]
+        for method, key, limit, what in checks:
+            if method in by:
+                v = by[method][key]
+                print(f"  target (GPU): {what} <= {limit:g}: {v:.3f} -> {'met' if v <= limit else 'NOT met'}")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default=None)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     parser.add_argument("--models", default=None, help="comma-separated; default: efficientnet_lite0 on CPU, "
                         "efficientnet_lite0,vgg16 on CUDA")
     parser.add_argument("--images", type=int, default=None, help="photos per model (default 1 on CPU, 4 on CUDA)")
     parser.add_argument("--repeats", type=int, default=None, help="timed calls per image (default 1 CPU, 3 CUDA)")
+    parser.add_argument("--size", type=int, default=None, help="resize the images to S×S (default: the model's 224)")
+    parser.add_argument("--batch-size", type=int, default=None, help="masked images per pass for every method "
+                        "(default: ours automatic: 4 on CPU, from free memory on CUDA)")
+    parser.add_argument("--warmup", choices=("full", "light"), default=None,
+                        help="full: one untimed call per method (default on CUDA); light: see the docstring "
+                        "(default on CPU)")
+    parser.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True "
+                        "for every method (default: PyTorch's default, off)")
     parser.add_argument("--only", default=None, help="comma-separated substrings of method names to run")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
     args = parser.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cuda = device.type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        parser.error("--device cuda, but torch.cuda.is_available() is False")
     models = (args.models or ("efficientnet_lite0,vgg16" if cuda else "efficientnet_lite0")).split(",")
     n_images = args.images or (4 if cuda else 1)
     repeats = args.repeats or (3 if cuda else 1)
-    hw = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {hw}; torch {torch.__version__}; images per model: {n_images}; repeats: {repeats}")
+    warmup = args.warmup or ("full" if cuda else "light")
+    if args.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
+    hw = (f"{torch.cuda.get_device_name(device)} (cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}, "
+          f"cudnn.benchmark={torch.backends.cudnn.benchmark})" if cuda else f"CPU, {torch.get_num_threads()} threads")
+    print(f"device: {hw}; torch {torch.__version__}; images per model: {n_images}; repeats: {repeats}; "
+          f"warm-up: {warmup}; memory: {'CUDA max_memory_allocated' if cuda else 'process RSS growth (psutil)'}")
+    if not cuda and not args.models:
+        print("note: VGG16 left out on the CPU (~0.3 s per forward pass on 2 cores, 512 passes per method); "
+              "run it with --models vgg16 --size 112, or on CUDA where it is included at 224×224")
+    start = time.perf_counter()
     all_rows = []
     for name in models:
-        rows, bs = bench_model(name, device, n_images, repeats, args.only.split(",") if args.only else None)
-        print(f"  (batch size {bs} for every method)")
-        ref = {r["method"]: r["seconds"] for r in rows}
-        for peer in ("pytorch-grad-cam ScoreCAM", "pytorch-grad-cam ScoreCAM (its default batch 16)",
-                     "torch-cam ScoreCAM"):
-            for ours in ("ours Score-CAM (exact)", "ours UnionCAM (exact)"):
-                if peer in ref and ours in ref:
-                    print(f"  ratio {ours} / {peer}: {ref[ours] / ref[peer]:.2f}")
-        all_rows += rows
+        all_rows += bench_model(name, device, n_images, repeats, args.size, args.batch_size, warmup,
+                                args.only.split(",") if args.only else None)
+    print(f"total benchmark time {time.perf_counter() - start:.0f} s")
     if args.markdown:
-        print("\n| model | method | s / image | peak MB | images forwarded | GFLOP | GFLOP/s |")
+        mem = "peak MB (+ / total)" if cuda else "peak RSS growth MB"
+        print(f"\n| model | method | s / image | {mem} | images forwarded | GFLOP | GFLOP/s |")
         print("|---|---|---:|---:|---:|---:|---:|")
         for r in all_rows:
-            print(f"| {r['model']} | {r['method']} | {r['seconds']:.3f} | {r['peak_mb']:.0f} | {r['passes']:.0f} | "
+            m = f"{r['peak_mb']:.0f} / {r['total_mb']:.0f}" if cuda else f"{r['peak_mb']:.0f}"
+            print(f"| {r['model']} | {r['method']} | {r['seconds']:.3f} | {m} | {r['passes']:.0f} | "
                   f"{r['gflop']:.1f} | {r['gflops_per_s']:.1f} |")
     return 0
 

@@ -83,3 +83,86 @@ def test_region_pass_leaves_the_models_weights_as_they_were(images):
     for n, p in model.named_parameters():
         ptr, stride, value = before[n]
         assert p.data_ptr() == ptr and p.stride() == stride and torch.equal(p, value)
+
+
+class ConvBN(torch.nn.Module):
+    """conv -> BN -> ReLU6 -> conv -> BN -> ReLU (``act``) -> pool -> linear, with non-trivial BN statistics."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.c1, self.b1, self.r1 = torch.nn.Conv2d(3, 6, 3, padding=1, bias=False), torch.nn.BatchNorm2d(6), torch.nn.ReLU6()
+        self.c2, self.b2, self.act = torch.nn.Conv2d(6, 8, 3, stride=2, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU()
+        self.fc = torch.nn.Linear(8, 5)
+        with torch.no_grad():
+            for t in (*self.parameters(), *self.buffers()):
+                if t.is_floating_point():
+                    t.copy_(torch.rand(t.shape, generator=g) + 0.5 if t.ndim == 1 else torch.randn(t.shape, generator=g))
+
+    def forward(self, x):
+        x = self.act(self.b2(self.c2(self.r1(self.b1(self.c1(x))))))
+        return self.fc(x.mean((2, 3)))
+
+
+def test_fused_copy_folds_batch_norms_and_leaves_the_model_alone(images):
+    from unioncam_lite.cams.masked import inference_model
+
+    model = ConvBN().eval()
+    before = {n: t.clone() for n, t in model.state_dict().items()}
+    fast = inference_model(model)
+    assert fast is not model and inference_model(model) is fast  # built once, then cached
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert all(torch.equal(before[n], t) for n, t in model.state_dict().items())
+    with torch.no_grad():
+        assert torch.allclose(fast(images), model(images), atol=1e-5)
+    assert inference_model(model, fuse=False) is model
+
+
+def test_fused_copy_is_rebuilt_when_the_weights_change(images):
+    from unioncam_lite.cams.masked import inference_model
+
+    model = ConvBN().eval()
+    first = inference_model(model)
+    with torch.no_grad():
+        model.b1.running_mean.add_(0.3)  # in place, as a training step would
+    second = inference_model(model)
+    assert second is not first
+    with torch.no_grad():
+        assert torch.allclose(second(images), model(images), atol=1e-5)
+
+
+def test_fusing_gives_the_same_maps_and_betas(images):
+    model = ConvBN().train()  # the passes run in eval mode either way
+    kw = dict(mean=[0.5] * 3, std=[0.25] * 3)
+    fused, plain = union_cam(model, images, "act", **kw), union_cam(model, images, "act", fuse=False, **kw)
+    assert model.training
+    for a, b in ((fused.region, plain.region), (fused.cam, plain.cam), (fused.beta_fused, plain.beta_fused)):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert fused.chosen == plain.chosen
+
+
+def test_untraceable_or_bn_free_models_run_as_they_are():
+    from unioncam_lite.cams.masked import inference_model
+
+    class Branchy(ConvBN):
+        def forward(self, x):  # data-dependent control flow: fx cannot trace it
+            return super().forward(x) if x.sum() > 0 else super().forward(-x)
+
+    branchy = Branchy().eval()
+    assert inference_model(branchy) is branchy
+    tiny = TinyCNN().eval()
+    assert inference_model(tiny) is tiny
+
+
+def test_fusing_is_exact_up_to_rounding_on_the_real_model(lite0, chelsea):
+    from unioncam_lite.cams.masked import inference_model
+
+    model, spec = lite0
+    fast = inference_model(model)  # EfficientNet-Lite0 traces: all 49 batch norms are folded
+    assert fast is not model and not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    x = chelsea[1]
+    cap = capture(model, x, spec.target_layer, gradients=False)
+    kw = dict(mean=spec.mean, std=spec.std, top_k=64)
+    fused = region_cam(model, x, cap.activations, cap.class_idx, **kw)
+    plain = region_cam(model, x, cap.activations, cap.class_idx, fuse=False, **kw)
+    assert torch.allclose(fused, plain, atol=1e-4)

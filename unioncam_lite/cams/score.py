@@ -12,7 +12,13 @@ confidence", so it is kept).
 Exact savings (``skip=True``, default): a constant channel (e.g. all zero after ReLU) gives
 an all-zero mask, so its masked image *is* the black image and its score is the black score,
 with no forward pass; channels whose normalised maps are identical are forwarded once.
-The map is the same as without skipping (tests/test_score.py checks it).
+The map is the same as without skipping (tests/test_score_cam.py checks it). ``fuse=True``
+(default) runs the masked passes through a copy of the model with batch norms folded into
+the convolutions: the same function up to float rounding (see :mod:`.masked`).
+
+Approximations, off by default: ``top_k`` keeps only the k channels of largest activation
+variance (Faster Score-CAM); ``autocast`` (``torch.bfloat16``/``torch.float16``) runs the masked
+passes in reduced precision (tests/test_speed_options.py: correlation > 0.99 with fp32).
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ from .masked import black_scores, masked_scores
 def channel_scores(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor,
                    pixels: PixelSpace, *, probs: bool = False, skip: bool = True,
                    batch_size: int | None = None, max_memory: int | None = None,
-                   autocast: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   autocast: torch.dtype | None = None, fuse: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Scores y_c(M_k ⊙ I0) for all channels of all images, and the black scores y_c(I_b).
 
     Returns ``(scores (N, K), black (N,))``; masks of all images share the same batches.
@@ -35,10 +41,10 @@ def channel_scores(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx
     n, k = A.shape[:2]
     low = normalize_maps(A.float()).flatten(0, 1)  # (N*K, h, w), same masks once upsampled
     image_index = torch.arange(n, device=A.device).repeat_interleave(k)
-    black = black_scores(model, x, class_idx, pixels, probs=probs)
+    black = black_scores(model, x, class_idx, pixels, probs=probs, fuse=fuse)
     if not skip:
         scores = masked_scores(model, x, low, image_index, class_idx, pixels, probs=probs,
-                               batch_size=batch_size, max_memory=max_memory, autocast=autocast)
+                               batch_size=batch_size, max_memory=max_memory, autocast=autocast, fuse=fuse)
         return scores.view(n, k), black
     scores = black[image_index].clone()
     live = low.flatten(1).amax(1) > 0  # a constant channel normalises to all zeros -> black image
@@ -46,7 +52,7 @@ def channel_scores(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx
     unique, inverse = torch.unique(rows, dim=0, return_inverse=True)
     unique_scores = masked_scores(model, x, unique[:, 1:].view(-1, *low.shape[1:]), unique[:, 0].long(),
                                   class_idx, pixels, probs=probs, batch_size=batch_size, max_memory=max_memory,
-                                  autocast=autocast)
+                                  autocast=autocast, fuse=fuse)
     scores[live] = unique_scores[inverse]
     return scores.view(n, k), black
 
@@ -73,19 +79,27 @@ def region_map(A: torch.Tensor, scores: torch.Tensor, black: torch.Tensor) -> to
 
 def region_cam(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor, *,
                mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
-               skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None) -> torch.Tensor:
-    """UnionCAM's region map L_reg (Score-CAM) from captured activations A: (N, H, W) in [0, 1]."""
+               skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None,
+               fuse: bool = True) -> torch.Tensor:
+    """UnionCAM's region map L_reg (Score-CAM) from captured activations A: (N, H, W) in [0, 1].
+
+    Exact: ``skip``, ``fuse`` (up to rounding). Approximate, off by default: ``top_k``, ``autocast``.
+    """
     pixels = PixelSpace(mean, std, x)
     A = top_k_channels(A, top_k)
     scores, black = channel_scores(model, x, A, class_idx.to(x.device), pixels, skip=skip,
-                                   batch_size=batch_size, max_memory=max_memory, autocast=autocast)
+                                   batch_size=batch_size, max_memory=max_memory, autocast=autocast, fuse=fuse)
     return upsample_normalize(region_map(A, scores, black), x.shape[-2:])
 
 
 def scorecam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None, *,
              mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
-             skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None) -> torch.Tensor:
-    """Score-CAM maps (N, H, W) in [0, 1]; one plain forward pass, then K masked passes per image."""
+             skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None,
+             fuse: bool = True) -> torch.Tensor:
+    """Score-CAM maps (N, H, W) in [0, 1]; one plain forward pass, then ≤ K masked passes per image.
+
+    Options as in :func:`region_cam`; ``max_memory`` (bytes) caps the automatic CUDA batch size.
+    """
     cap = capture(model, x, target_layer, class_idx, gradients=False)
     return region_cam(model, x, cap.activations, cap.class_idx, mean=mean, std=std, batch_size=batch_size,
-                      max_memory=max_memory, skip=skip, top_k=top_k, autocast=autocast)
+                      max_memory=max_memory, skip=skip, top_k=top_k, autocast=autocast, fuse=fuse)

@@ -59,21 +59,22 @@ def denoised_cam(A: torch.Tensor, W_denoised: torch.Tensor) -> torch.Tensor:
 
 
 def score_gain(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, class_idx: torch.Tensor, *,
-               mean=None, std=None, black: torch.Tensor | None = None) -> torch.Tensor:
+               mean=None, std=None, black: torch.Tensor | None = None, fuse: bool = True) -> torch.Tensor:
     """Eq. 4, 5, 7: β = f_c(L ⊙ I0) − f_c(I_b), f_c the softmax probability of class c.
 
     ``cam`` is (N, H, W) or (S, N, H, W) (S maps per image scored in one batch); returns
-    (N,) or (S, N). ``black`` may pass a precomputed f_c(I_b) of shape (N,).
+    (N,) or (S, N). ``black`` may pass a precomputed f_c(I_b) of shape (N,). ``fuse``: batch
+    norms folded for these passes (exact up to float rounding, see :mod:`.masked`).
     """
     pixels = PixelSpace(mean, std, x)
     class_idx = class_idx.to(x.device)
     if black is None:
-        black = black_scores(model, x, class_idx, pixels, probs=True)
+        black = black_scores(model, x, class_idx, pixels, probs=True, fuse=fuse)
     maps = cam if cam.ndim == 4 else cam[None]
     s, n = maps.shape[:2]
     image_index = torch.arange(n, device=x.device).repeat(s)
     scores = masked_scores(model, x, maps.flatten(0, 1), image_index, class_idx, pixels, probs=True,
-                           normalize=False, batch_size=2 * n * s)
+                           normalize=False, batch_size=2 * n * s, fuse=fuse)
     gain = scores.view(s, n) - black
     return gain if cam.ndim == 4 else gain[0]
 
@@ -130,20 +131,24 @@ class UnionCAM:
 
     ``mean``/``std``: the model's input normalisation, so masks act in pixel space (see the
     module docstring); ``None`` treats the input as pixel space already. ``batch_size``,
-    ``max_memory``, ``skip`` (exact) and the approximations ``top_k`` and ``autocast`` (both off
-    by default) go to the region pass, see :mod:`.score`.
+    ``max_memory`` (bytes, caps the automatic CUDA batch), ``skip`` and ``fuse`` (exact; ``fuse``
+    up to float rounding) and the approximations ``top_k`` and ``autocast`` (both off by default)
+    go to the region pass, see :mod:`.score`; ``fuse`` also to the β passes, which are never
+    approximated.
     """
 
     def __init__(self, model: nn.Module, target_layer, *, mean=None, std=None,
                  batch_size: int | None = None, max_memory: int | None = None, skip: bool = True,
-                 top_k: int | None = None, autocast: torch.dtype | None = None, cache_size: int = 16):
+                 top_k: int | None = None, autocast: torch.dtype | None = None, cache_size: int = 16,
+                 fuse: bool = True):
         from ..models import resolve_layer
 
         self.model = model
         self.layer = resolve_layer(model, target_layer)
         self.mean, self.std = mean, std
         self.region_options = dict(batch_size=batch_size, max_memory=max_memory, skip=skip, top_k=top_k,
-                                   autocast=autocast)
+                                   autocast=autocast, fuse=fuse)
+        self.fuse = fuse
         self.cache_size = cache_size
         self._cache: dict[tuple, _ThetaFree] = {}
 
@@ -164,8 +169,9 @@ class UnionCAM:
             region = region_cam(self.model, x, cap.activations, cap.class_idx, mean=self.mean, std=self.std,
                                 **self.region_options)
             pixels = PixelSpace(self.mean, self.std, x)
-            black = black_scores(self.model, x, cap.class_idx, pixels, probs=True)
-            beta_reg = score_gain(self.model, x, region, cap.class_idx, mean=self.mean, std=self.std, black=black)
+            black = black_scores(self.model, x, cap.class_idx, pixels, probs=True, fuse=self.fuse)
+            beta_reg = score_gain(self.model, x, region, cap.class_idx, mean=self.mean, std=self.std, black=black,
+                                  fuse=self.fuse)
             if len(self._cache) >= self.cache_size:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = _ThetaFree(cap, region, beta_reg, black)
@@ -174,7 +180,7 @@ class UnionCAM:
     def __call__(self, x: torch.Tensor, class_idx: ClassIdx = None, theta: float = 10.0) -> UnionResult:
         theta = check_theta(theta)
         base = self.theta_free(x, class_idx)
-        cap, kw = base.capture, dict(mean=self.mean, std=self.std, black=base.black)
+        cap, kw = base.capture, dict(mean=self.mean, std=self.std, black=base.black, fuse=self.fuse)
         denoised = upsample_normalize(denoised_cam(cap.activations, denoise_gradients(cap.gradients, theta)),
                                       x.shape[-2:])
         beta_den = score_gain(self.model, x, denoised, cap.class_idx, **kw)
@@ -187,12 +193,14 @@ class UnionCAM:
 
 def union_cam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None, theta: float = 10.0,
               *, mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
-              skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None) -> UnionResult:
+              skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None,
+              fuse: bool = True) -> UnionResult:
     """UnionCAM in one call: a :class:`UnionResult` with ``cam``, the three maps, the βs and ``chosen``.
 
-    Exact by default; ``top_k`` and ``autocast`` are the named approximations of :mod:`.score`.
+    Exact by default (``skip``, ``fuse``: see :mod:`.score`); ``top_k`` and ``autocast`` are the
+    named approximations. Cost: one forward+backward, ≤ K masked passes, 4 more forwards.
     """
     check_theta(theta)
     explainer = UnionCAM(model, target_layer, mean=mean, std=std, batch_size=batch_size,
-                         max_memory=max_memory, skip=skip, top_k=top_k, autocast=autocast)
+                         max_memory=max_memory, skip=skip, top_k=top_k, autocast=autocast, fuse=fuse)
     return explainer(x, class_idx, theta)
