@@ -27,18 +27,15 @@ _batch_cache: dict[tuple, int] = {}
 _inference_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-class _LeafConvTracer:
-    """Lazily built ``torch.fx.Tracer`` that keeps every ``nn.Conv2d`` (subclasses too) a leaf."""
+def _leaf_conv_tracer():
+    """A ``torch.fx.Tracer`` that keeps every ``nn.Conv2d`` (subclasses too) a leaf module."""
+    import torch.fx as fx
 
-    @staticmethod
-    def make():
-        import torch.fx as fx
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+            return isinstance(m, nn.Conv2d) or super().is_leaf_module(m, qualname)
 
-        class Tracer(fx.Tracer):
-            def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-                return isinstance(m, nn.Conv2d) or super().is_leaf_module(m, qualname)
-
-        return Tracer()
+    return Tracer()
 
 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
@@ -75,7 +72,7 @@ def _fold_batch_norms(model: nn.Module) -> nn.Module | None:
 
     try:
         with eval_mode(model):
-            graph = _LeafConvTracer.make().trace(model)
+            graph = _leaf_conv_tracer().trace(model)
     except Exception:  # data-dependent control flow etc.: run the model itself
         return None
     gm = fx.GraphModule(model, graph)
