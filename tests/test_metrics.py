@@ -62,13 +62,53 @@ def test_deletion_and_insertion_curves_by_hand():
     assert torch.allclose(out["deletion_curve"][0], expected_del, atol=1e-6)
     trapezoid = (expected_del.sum() - (expected_del[0] + expected_del[-1]) / 2) / 16
     assert out["deletion"][0].item() == pytest.approx(trapezoid.item(), abs=1e-6)
-    # insertion: start from the blurred image (kernel 11, σ 5), the corner comes back first
-    blurred = gaussian_blur(x, [11, 11], [5.0, 5.0])
+    # insertion: start from the blurred image (RISE's substrate by default), the corner comes back first
+    blurred = rise_blur_reference(x)
     assert out["insertion_curve"][0, 0].item() == pytest.approx(sigmoid(float(blurred[0, 0, :2, :2].sum())), abs=1e-6)
+    reflect = insertion_deletion(RegionSum(), x, perfect, 0, steps=16, blur="reflect")
+    blurred = gaussian_blur(x, [11, 11], [5.0, 5.0])
+    assert reflect["insertion_curve"][0, 0].item() == pytest.approx(sigmoid(float(blurred[0, 0, :2, :2].sum())),
+                                                                    abs=1e-6)
     assert torch.allclose(out["insertion_curve"][0, 1:], torch.full((16,), sigmoid(4)), atol=1e-6)
     # a map that puts the corner last deletes it last: higher (worse) deletion, lower insertion
     worst = insertion_deletion(RegionSum(), x, 1 - perfect, 0, steps=16)
     assert worst["deletion"][0] > out["deletion"][0] and worst["insertion"][0] < out["insertion"][0]
+
+
+def rise_blur_reference(x):
+    """RISE's evaluation.py, written out independently: gkern(11, 5) = scipy's gaussian_filter of an
+    11×11 delta (σ = 5), one kernel per channel, conv2d with zero padding klen // 2 on the model input."""
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    delta = np.zeros((11, 11))
+    delta[5, 5] = 1
+    k = torch.from_numpy(gaussian_filter(delta, 5).astype("float32"))
+    c = x.shape[1]
+    kern = torch.zeros(c, c, 11, 11)
+    for i in range(c):
+        kern[i, i] = k
+    return torch.nn.functional.conv2d(x, kern, padding=5)
+
+
+def test_insertion_starts_from_rises_substrate_on_a_real_model(lite0, chelsea):
+    """Issue 9: the blur was torchvision's Gaussian with reflect padding, not RISE's kernel with zero padding."""
+    from unioncam_lite.cams.masked import class_scores
+    from unioncam_lite.metrics import rise_kernel
+
+    model, spec = lite0
+    x = chelsea[1]
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    delta = np.zeros((11, 11))
+    delta[5, 5] = 1
+    assert np.allclose(rise_kernel(11, 5.0).numpy(), gaussian_filter(delta, 5), atol=1e-7)
+    cam = torch.rand(1, 224, 224, generator=torch.Generator().manual_seed(0))
+    out = insertion_deletion(model, x, cam, 285, steps=4, mean=spec.mean, std=spec.std)
+    with torch.no_grad():
+        expected = class_scores(model(rise_blur_reference(x)), torch.tensor([285]), probs=True)
+    assert out["insertion_curve"][0, 0].item() == pytest.approx(expected.item(), abs=1e-5)
 
 
 def test_pointing_game_and_iou():

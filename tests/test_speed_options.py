@@ -107,28 +107,30 @@ class ConvBN(torch.nn.Module):
 def test_fused_copy_folds_batch_norms_and_leaves_the_model_alone(images):
     from unioncam_lite.cams.masked import inference_model
 
-    model = ConvBN().eval()
+    model = ConvBN().train()
     before = {n: t.clone() for n, t in model.state_dict().items()}
-    fast = inference_model(model)
-    assert fast is not model and inference_model(model) is fast  # built once, then cached
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    with inference_model(model) as fast:
+        assert fast is not model and not model.training and not model.b1.training   # eval inside
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+        with torch.no_grad():
+            assert torch.allclose(fast(images), model(images), atol=1e-5)
+        with inference_model(model) as again:
+            assert again is not fast                                                # built per call
+    assert model.training and all(m.training for m in model.modules())              # flags restored
     assert all(torch.equal(before[n], t) for n, t in model.state_dict().items())
-    with torch.no_grad():
-        assert torch.allclose(fast(images), model(images), atol=1e-5)
-    assert inference_model(model, fuse=False) is model
+    with inference_model(model, fuse=False) as same:
+        assert same is model
 
 
-def test_fused_copy_is_rebuilt_when_the_weights_change(images):
+def test_fused_copy_is_built_from_the_current_weights(images):
     from unioncam_lite.cams.masked import inference_model
 
     model = ConvBN().eval()
-    first = inference_model(model)
     with torch.no_grad():
-        model.b1.running_mean.add_(0.3)  # in place, as a training step would
-    second = inference_model(model)
-    assert second is not first
-    with torch.no_grad():
-        assert torch.allclose(second(images), model(images), atol=1e-5)
+        model.b1.running_mean.data.add_(0.3)  # through .data: no version counter moves
+        model.b1.eps = 0.5
+        with inference_model(model) as fast:
+            assert torch.allclose(fast(images), model(images), atol=1e-5)
 
 
 def test_fusing_gives_the_same_maps_and_betas(images):
@@ -149,18 +151,22 @@ def test_untraceable_or_bn_free_models_run_as_they_are():
             return super().forward(x) if x.sum() > 0 else super().forward(-x)
 
     branchy = Branchy().eval()
-    assert inference_model(branchy) is branchy
+    with inference_model(branchy) as net:
+        assert net is branchy
     tiny = TinyCNN().eval()
-    assert inference_model(tiny) is tiny
+    with inference_model(tiny) as net:
+        assert net is tiny
 
 
 def test_fusing_is_exact_up_to_rounding_on_the_real_model(lite0, chelsea):
     from unioncam_lite.cams.masked import inference_model
 
     model, spec = lite0
-    fast = inference_model(model)  # EfficientNet-Lite0 traces: all 49 batch norms are folded
-    assert fast is not model and not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
     x = chelsea[1]
+    with inference_model(model) as fast:  # EfficientNet-Lite0 traces: all 49 batch norms are folded
+        assert fast is not model and not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+        with torch.no_grad():
+            assert torch.allclose(fast(x), model(x), atol=1e-4)
     cap = capture(model, x, spec.target_layer, gradients=False)
     kw = dict(mean=spec.mean, std=spec.std, top_k=64)
     fused = region_cam(model, x, cap.activations, cap.class_idx, **kw)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps
 
 from .models import ModelSpec
 
@@ -24,11 +24,44 @@ def _resolve(path_or_name: str | os.PathLike) -> Path:
     path = Path(path_or_name)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a folder, not an image file: give the image files inside it "
+                         f"(e.g. {str(path / '*.jpg')!r})")
     samples = sample_images()
     if str(path_or_name) in samples:
         return samples[str(path_or_name)]
     raise FileNotFoundError(f"image {str(path_or_name)!r} not found: give a file path or a sample name "
                             f"({', '.join(samples)})")
+
+
+#: background for transparent pixels (RGBA, LA, palette transparency): white, as image viewers show them
+BACKGROUND = (255, 255, 255)
+
+
+def to_rgb8(img: Image.Image) -> Image.Image:
+    """Any Pillow image as 8-bit RGB, without clipping.
+
+    * 16-bit images (modes ``I;16*``, or ``I`` with values above 255) are scaled by 255/65535;
+    * float images (mode ``F``) are taken as [0, 1] when their values lie there, else scaled
+      from their own minimum–maximum to 0..255;
+    * transparency is composited on :data:`BACKGROUND` (white);
+    * other modes (palette, CMYK, grey, ...) are converted by Pillow.
+    """
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        a = np.asarray(img, dtype=np.float64)
+        if img.mode == "F":
+            lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+            a = a * 255 if lo >= 0 and hi <= 1 else (a - lo) / max(hi - lo, 1e-12) * 255
+        elif img.mode.startswith("I;16") or a.max() > 255:
+            a = a * (255 / 65535)
+        img = Image.fromarray(np.clip(np.round(np.nan_to_num(a)), 0, 255).astype(np.uint8), "L")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "RGBa", "La", "PA"):
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        img = Image.alpha_composite(canvas, rgba)
+    return img.convert("RGB")
 
 
 def to_model_tensor(image: np.ndarray, spec: ModelSpec) -> torch.Tensor:
@@ -43,20 +76,26 @@ def load_image(path_or_name: str | os.PathLike | Image.Image, spec: ModelSpec) -
     """Read an image and return ``(display, x)``.
 
     ``display`` is the H x W x 3 uint8 picture the model sees, ``x`` the 1 x 3 x H x W tensor.
-    The image is resized so its shorter side equals the input size and centre-cropped (the
-    torchvision evaluation recipe without the 256/224 margin, so the whole object stays in
-    view), which keeps the display image and the CAM pixel-aligned.
+    The image is turned upright (EXIF orientation), converted to 8-bit RGB by :func:`to_rgb8`
+    (16-bit and float images scaled, transparency on white), resized so its shorter side equals
+    the input size and centre-cropped (the torchvision evaluation recipe without the 256/224
+    margin, so the whole object stays in view), which keeps the display image and the CAM
+    pixel-aligned. Unreadable files, Pillow's decompression-bomb guard included, raise a ValueError.
     """
     if isinstance(path_or_name, Image.Image):
-        img = path_or_name
+        img = ImageOps.exif_transpose(path_or_name)
     else:
         path = _resolve(path_or_name)
         try:
-            img = Image.open(path)
-            img.load()
-        except (UnidentifiedImageError, OSError) as err:
-            raise ValueError(f"image file {str(path)!r} is unreadable ({err}): give a JPEG or PNG photograph") from err
-    img = img.convert("RGB")
+            with Image.open(path) as opened:
+                img = ImageOps.exif_transpose(opened)
+                img.load()
+        except Image.DecompressionBombError as err:
+            raise ValueError(f"image file {str(path)!r} is too large to open safely ({err})") from err
+        except Exception as err:  # every Pillow error (UnidentifiedImageError, OSError, SyntaxError, ...)
+            raise ValueError(f"image file {str(path)!r} is unreadable ({type(err).__name__}: {err}): "
+                             "give a JPEG or PNG photograph") from err
+    img = to_rgb8(img)
     h, w = spec.input_size
     scale = max(h / img.height, w / img.width)
     new = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))

@@ -5,19 +5,27 @@
   the image multiplied by the map in pixel space,
   ``AD = 100/N Σ max(0, y_c − o_c)/y_c`` and ``AI = 100/N Σ 1[y_c < o_c]``.
 * Insertion / Deletion (Petsiuk et al., BMVC 2018, RISE Sec. 4.1): pixels are inserted into
-  a blurred copy (Gaussian, kernel 11, σ = 5, as in the RISE code) or deleted to black, in
-  descending saliency order, over ``steps`` equal steps; the curve of p_c is integrated with
-  the trapezoid rule over the fraction of pixels in [0, 1].
+  a blurred copy or deleted to black, in descending saliency order, over ``steps`` equal steps;
+  the curve of p_c is integrated with the trapezoid rule over the fraction of pixels in [0, 1].
+  The blurred copy is, by default (``blur="rise"``), exactly RISE's code (``evaluation.py``):
+  ``gkern(11, 5)``, scipy's ``gaussian_filter`` of an 11×11 delta with σ = 5 (reflect mode,
+  truncated at 4σ, so the folded Gaussian sums to 1), one kernel per channel, applied with
+  ``conv2d`` and zero padding 5 to the *model input* (so the border fades to the mean colour).
+  ``blur="reflect"`` is torchvision's 11×11, σ = 5 Gaussian with reflect padding in pixel space
+  (this library's earlier substrate). Deletion goes to black in pixel space, the black image of
+  UnionCAM's β; RISE's code deletes to zeros of the model input (the mean colour).
 * Energy-based pointing game (Wang et al., Score-CAM, CVPR-W 2020, Sec. 5.2):
   Σ L·mask / Σ L. IoU at a threshold: |{L ≥ t} ∩ mask| / |{L ≥ t} ∪ mask|.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .cams.capture import eval_mode
-from .cams.common import PixelSpace, blur
+from .cams.common import PixelSpace
+from .cams.common import blur as gaussian_blur
 from .cams.masked import auto_batch_size, class_scores, masked_scores
 
 
@@ -59,11 +67,47 @@ def average_drop_increase(model: nn.Module, x: torch.Tensor, cams: torch.Tensor,
     return 100 * float(drop.mean()), 100 * float(increase.float().mean())
 
 
+def rise_kernel(klen: int = 11, sigma: float = 5.0) -> torch.Tensor:
+    """RISE's ``gkern``: scipy.ndimage.gaussian_filter(delta, sigma) on a klen×klen delta, (klen, klen).
+
+    Written out without scipy: the filter is separable, a 1-D Gaussian truncated at
+    ``int(4σ + 0.5)`` and normalised, with scipy's "reflect" boundary (d c b a | a b c d | d c b a)
+    folding the tails that fall outside the klen samples back in. tests/test_metrics.py checks it
+    against scipy.
+    """
+    radius = int(4.0 * sigma + 0.5)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    weights = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    weights /= weights.sum()
+    k1 = torch.zeros(klen, dtype=torch.float64)
+    centre = klen // 2
+    for i in range(klen):
+        for off, w in zip(offsets.tolist(), weights.tolist()):
+            j = (i + int(off)) % (2 * klen)            # reflect: period 2·klen, mirrored half
+            j = j if j < klen else 2 * klen - 1 - j
+            if j == centre:
+                k1[i] += w
+    return torch.outer(k1, k1).float()
+
+
+def rise_blur(x: torch.Tensor, klen: int = 11, sigma: float = 5.0) -> torch.Tensor:
+    """RISE's insertion substrate: per-channel ``conv2d`` with :func:`rise_kernel`, zero padding klen // 2."""
+    c = x.shape[1]
+    kernel = rise_kernel(klen, sigma).to(x)[None, None].expand(c, 1, klen, klen)
+    return F.conv2d(x, kernel, padding=klen // 2, groups=c)
+
+
 def insertion_deletion(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx, *, mean=None, std=None,
-                       steps: int = 50, batch_size: int | None = None) -> dict[str, torch.Tensor]:
-    """Insertion and deletion AUCs (N,) and their curves (N, steps + 1) of the class probability."""
+                       steps: int = 50, batch_size: int | None = None, blur: str = "rise") -> dict[str, torch.Tensor]:
+    """Insertion and deletion AUCs (N,) and their curves (N, steps + 1) of the class probability.
+
+    ``blur``: the insertion substrate, ``"rise"`` (default, RISE's code exactly) or ``"reflect"``
+    (see the module docstring).
+    """
     if steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps}")
+    if blur not in ("rise", "reflect"):
+        raise ValueError(f"blur must be 'rise' or 'reflect', got {blur!r}")
     cams = _check_maps(cams, x)
     n, hw = x.shape[0], x.shape[-2] * x.shape[-1]
     idx = torch.as_tensor(class_idx, device=x.device).long().expand(n)
@@ -77,7 +121,7 @@ def insertion_deletion(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, cl
     curves = {}
     with torch.inference_mode(), eval_mode(model):
         image = pixels.to_pixels(x)
-        blurred = blur(image, 11, 5.0)
+        blurred = pixels.to_pixels(rise_blur(x)) if blur == "rise" else gaussian_blur(image, 11, 5.0)
         jobs = [(i, t) for i in range(n) for t in range(steps + 1)]
         for name, start, end in (("insertion", blurred, image), ("deletion", image, torch.zeros_like(image))):
             out = torch.empty(len(jobs), device=x.device)

@@ -9,10 +9,16 @@ Choices, documented because peers differ:
 * The hook is a forward hook on the module; the gradient is taken with
   ``torch.autograd.grad`` on the hooked output, so no ``.grad`` is left on the parameters.
   The hook is removed in a ``finally`` block.
+* The hook keeps the layer's output and hands a copy on to the rest of the network, so an
+  in-place operation after the layer (``ReLU(inplace=True)``, as in torchvision's VGG) changes
+  the copy, not the activations and gradients captured: they are the layer's own.
+* The layer must run exactly once per forward pass (a module reused twice would make "its"
+  activation ambiguous); a model must return class scores (N, C), finite.
 * ``y_c`` is the pre-softmax logit of class c, as in Grad-CAM.
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -51,21 +57,70 @@ def eval_mode(model: nn.Module):
 
 @contextmanager
 def layer_output(layer: nn.Module):
-    """Forward hook that stores the layer's output in ``store["A"]``; removed on exit."""
-    store: dict[str, torch.Tensor] = {}
+    """Forward hook that stores the layer's output in ``store["A"]`` (and counts its calls); removed on exit.
+
+    The output goes on through the network as a copy, so in-place operations after the layer
+    do not overwrite what is stored (see the module docstring).
+    """
+    store: dict = {"calls": 0}
 
     def hook(_module, _inputs, output):
+        store["calls"] += 1
         if not isinstance(output, torch.Tensor) or output.ndim != 4:
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
             raise ValueError(f"target layer output is {shape}, not a (N, K, h, w) feature map: "
                              "choose a convolutional layer (or its activation) as the target")
         store["A"] = output
+        return output.clone()
 
     handle = layer.register_forward_hook(hook)
     try:
         yield store
     finally:
         handle.remove()
+
+
+def _layer_name(model: nn.Module, module: nn.Module) -> str:
+    return next((n for n, m in model.named_modules() if m is module), type(module).__name__)
+
+
+def _check_store(store: dict, name: str) -> torch.Tensor:
+    if store["calls"] == 0:
+        raise ValueError(f"target layer {name!r} did not run in the forward pass: choose a layer the model's "
+                         "forward uses (print(model) lists them)")
+    if store["calls"] > 1:
+        raise ValueError(f"target layer {name!r} ran {store['calls']} times in one forward pass (the model reuses "
+                         "this module), so its activation is ambiguous: choose a layer that runs once")
+    acts = store["A"]
+    if acts.shape[-2:] == (1, 1):
+        warnings.warn(f"target layer {name!r} has a 1×1 feature map (no spatial extent): every CAM of it is "
+                      "constant, i.e. all zeros once normalised; choose an earlier layer or a larger input",
+                      UserWarning, stacklevel=4)
+    return acts
+
+
+def _check_logits(logits) -> torch.Tensor:
+    if isinstance(logits, (tuple, list)):
+        raise ValueError(f"the model returns a {type(logits).__name__}, not class scores (N, C): wrap it in an "
+                         "nn.Module whose forward returns the logits, e.g. `return model(x)[0]`")
+    if isinstance(logits, dict):
+        raise ValueError(f"the model returns a dict (keys {list(logits)[:4]}), not class scores (N, C): wrap it in "
+                         "an nn.Module whose forward returns the logits, e.g. `return model(x)['logits']`")
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"model output has shape {shape}; expected class scores (N, C)")
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("the model's class scores are not finite (inf or NaN) for this input, so every map would "
+                         "be NaN: check the input's scale and normalisation")
+    return logits
+
+
+def check_model(model: nn.Module) -> nn.Module:
+    """CAMs hook into sub-modules, which TorchScript models do not expose to Python hooks."""
+    if isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
+        raise TypeError("TorchScript (torch.jit) models are not supported: hooks cannot see their layers; "
+                        "pass the original nn.Module")
+    return model
 
 
 def capture(model: nn.Module, x: torch.Tensor, layer: nn.Module | str, class_idx: ClassIdx = None,
@@ -75,20 +130,20 @@ def capture(model: nn.Module, x: torch.Tensor, layer: nn.Module | str, class_idx
     ``class_idx``: None (each image's predicted class), an int, or one int per image.
     """
     check_input(x)
-    module = resolve_layer(model, layer)
+    module = resolve_layer(check_model(model), layer)
+    name = layer if isinstance(layer, str) else _layer_name(model, module)
     with eval_mode(model), layer_output(module) as store:
         if not gradients:
             with torch.no_grad():  # plain tensors (not inference tensors) for the caller to reuse
-                logits = model(x)
+                logits = _check_logits(model(x))
+            acts = _check_store(store, name)
             idx = resolve_class_idx(class_idx, logits)
-            return Capture(store["A"], None, logits, idx)
+            return Capture(acts, None, logits, idx)
         with torch.inference_mode(False), torch.enable_grad():
             xg = x.detach().clone().requires_grad_(True)  # guarantees a graph even for frozen models
-            logits = model(xg)
-            if logits.ndim != 2:
-                raise ValueError(f"model output has shape {tuple(logits.shape)}; expected class scores (N, C)")
+            logits = _check_logits(model(xg))
+            acts = _check_store(store, name)
             idx = resolve_class_idx(class_idx, logits)
-            acts = store["A"]
             score = logits.gather(1, idx[:, None]).sum()  # images are independent in eval mode
             (grads,) = torch.autograd.grad(score, acts)
     return Capture(acts.detach(), grads.detach(), logits.detach(), idx)

@@ -3,7 +3,9 @@
 Conventions (as in torch-cam and pytorch-grad-cam):
 
 * a map is upsampled with ``F.interpolate(mode="bilinear", align_corners=False)`` and then
-  min-max normalised per image to [0, 1]; a constant map becomes all zeros;
+  min-max normalised per image to [0, 1]; a constant map becomes all zeros, where "constant"
+  allows float rounding: a range below 1e-5 of the map's magnitude (upsampling a 1×1 map
+  leaves differences of ~1e-7 relative, which a plain min-max would stretch to {0, 0.5, 1});
 * ``x`` is the model's input, ``(pixels - mean) / std``. Operations that must happen in
   pixel space (masking an image, the black baseline) take the model's ``mean`` and ``std``;
   when these are ``None`` the input is taken to be in pixel space already, which is what
@@ -11,13 +13,16 @@ Conventions (as in torch-cam and pytorch-grad-cam):
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-ClassIdx = int | Sequence[int] | torch.Tensor | None
+ClassIdx = int | Sequence[int] | torch.Tensor | np.ndarray | None
 EPS = 1e-8
+CONSTANT_RTOL = 1e-5
 
 
 def check_input(x: torch.Tensor) -> torch.Tensor:
@@ -50,25 +55,18 @@ def check_theta(theta: float) -> float:
 def resolve_class_idx(class_idx: ClassIdx, logits: torch.Tensor) -> torch.Tensor:
     """Class index per image as a long tensor (N,) on the logits' device.
 
-    ``None`` picks each image's predicted class; an int applies to every image; a sequence
-    or tensor gives one class per image. Out-of-range indices raise a ValueError.
+    ``None`` picks each image's predicted class; an integer of any type (``int``, NumPy, a
+    0-d tensor) applies to every image; a sequence, array or tensor gives one class per image.
+    Out-of-range indices raise a ValueError.
     """
     n, num_classes = logits.shape
     if class_idx is None:
         return logits.argmax(dim=1)
-    if isinstance(class_idx, bool):
-        raise TypeError("class_idx must be an int, one int per image, or None")
-    if isinstance(class_idx, int):
-        idx = torch.full((n,), class_idx, dtype=torch.long, device=logits.device)
-    else:
-        idx = torch.as_tensor(class_idx, device=logits.device)
-        if idx.is_floating_point() or idx.is_complex():
-            raise TypeError(f"class_idx must hold integers, got {idx.dtype}")
-        idx = idx.long().flatten()
-        if idx.numel() == 1:
-            idx = idx.expand(n)
-        elif idx.numel() != n:
-            raise ValueError(f"class_idx has {idx.numel()} entries for {n} images: give one per image, one int, or None")
+    idx = class_idx_tensor(class_idx).to(logits.device)
+    if idx.numel() == 1:
+        idx = idx.expand(n)
+    elif idx.numel() != n:
+        raise ValueError(f"class_idx has {idx.numel()} entries for {n} images: give one per image, one int, or None")
     bad = (idx < 0) | (idx >= num_classes)
     if bool(bad.any()):
         raise ValueError(f"class index {idx[bad][0].item()} is out of range: the model has {num_classes} classes "
@@ -76,12 +74,34 @@ def resolve_class_idx(class_idx: ClassIdx, logits: torch.Tensor) -> torch.Tensor
     return idx
 
 
+def class_idx_tensor(class_idx) -> torch.Tensor:
+    """Any integer, or a sequence / array / tensor of integers, as a flat long tensor (on its own device)."""
+    if isinstance(class_idx, (bool, np.bool_)):
+        raise TypeError("class_idx must be an int, one int per image, or None (not a bool)")
+    if isinstance(class_idx, numbers.Integral):
+        return torch.tensor([int(class_idx)], dtype=torch.long)
+    try:
+        idx = class_idx if isinstance(class_idx, torch.Tensor) else torch.as_tensor(np.asarray(class_idx))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"class_idx must be an int, one int per image, or None, not {class_idx!r}") from err
+    if idx.dtype == torch.bool or idx.is_floating_point() or idx.is_complex():
+        raise TypeError(f"class_idx must hold integers, got {idx.dtype}")
+    return idx.long().flatten()
+
+
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
-    """Min-max normalise each map over its last two dimensions to [0, 1] (constant -> 0)."""
+    """Min-max normalise each map over its last two dimensions to [0, 1]; a constant map -> 0.
+
+    A map counts as constant when its range is below ``CONSTANT_RTOL`` (1e-5) of its largest
+    magnitude, or below ``EPS`` (1e-8): float rounding is not structure.
+    """
     flat = maps.flatten(-2)
     lo = flat.amin(-1, keepdim=True)
     hi = flat.amax(-1, keepdim=True)
-    return ((flat - lo) / (hi - lo).clamp_min(EPS)).view_as(maps)
+    span = hi - lo
+    constant = span <= torch.maximum(CONSTANT_RTOL * torch.maximum(hi.abs(), lo.abs()), torch.full_like(span, EPS))
+    out = (flat - lo) / torch.where(constant, torch.ones_like(span), span)
+    return torch.where(constant, torch.zeros_like(out), out).view_as(maps)
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -130,8 +150,10 @@ def blur(image: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
     return gaussian_blur(image, kernel_size=[k, k], sigma=[sigma, sigma])
 
 
-def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
-    """ReLU(Σ_k w_k A_k) for channel weights (N, K) or pixel weights (N, K, h, w) -> (N, h, w)."""
+def weighted_sum(weights: torch.Tensor, activations: torch.Tensor, relu: bool = True) -> torch.Tensor:
+    """ReLU(Σ_k w_k A_k) (or the plain sum, ``relu=False``) for channel weights (N, K) or pixel
+    weights (N, K, h, w) -> (N, h, w)."""
     if weights.ndim == 2:
         weights = weights[:, :, None, None]
-    return torch.relu((weights * activations).sum(1))
+    total = (weights * activations).sum(1)
+    return torch.relu(total) if relu else total

@@ -27,7 +27,7 @@ from torch import nn
 
 from .capture import capture
 from .common import ClassIdx, PixelSpace, normalize_maps, upsample_normalize, weighted_sum
-from .masked import black_scores, masked_scores
+from .masked import black_scores, inference_model, masked_scores
 
 
 def channel_scores(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor,
@@ -100,6 +100,7 @@ def scorecam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassId
 
     Options as in :func:`region_cam`; ``max_memory`` (bytes) caps the automatic CUDA batch size.
     """
-    cap = capture(model, x, target_layer, class_idx, gradients=False)
-    return region_cam(model, x, cap.activations, cap.class_idx, mean=mean, std=std, batch_size=batch_size,
-                      max_memory=max_memory, skip=skip, top_k=top_k, autocast=autocast, fuse=fuse)
+    with inference_model(model, fuse):   # one BN-folded copy for the black and the masked passes
+        cap = capture(model, x, target_layer, class_idx, gradients=False)
+        return region_cam(model, x, cap.activations, cap.class_idx, mean=mean, std=std, batch_size=batch_size,
+                          max_memory=max_memory, skip=skip, top_k=top_k, autocast=autocast, fuse=fuse)

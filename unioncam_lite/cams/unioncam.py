@@ -3,9 +3,10 @@
 Equation numbers follow the paper:
 
 * Eq. 1   ``denoise_gradients``: per channel, gradients below the θ-th percentile are zeroed.
-* Eq. 2-3 ``denoised_cam``: L_den = ReLU(Σ_k α_k ⊙ ReLU(W_k) ⊙ A_k), α_k,ij = 1/Σ_mn ReLU(W_k,mn)
-  where W_k,ij > 0 and 0 elsewhere (the outer ReLU is Grad-CAM's convention; the summands are
-  already non-negative for the non-negative activations of a post-ReLU layer).
+* Eq. 2-3 ``denoised_cam``: L_den = Σ_k α_k ⊙ ReLU(W_k) ⊙ A_k, α_k,ij = 1/Σ_mn ReLU(W_k,mn)
+  where W_k,ij > 0 and 0 elsewhere. As in the paper, there is no ReLU around the sum (Grad-CAM
+  has one); at a post-ReLU layer the summands are non-negative anyway, at a layer with negative
+  activations L_den can be negative and the min-max normalisation maps its minimum to 0.
 * ``region_cam`` (from :mod:`.score`): the Score-CAM region map L_reg.
 * Eq. 4, 5, 7 ``score_gain``: β_X = f_c(L_X ⊙ I0) − f_c(I_b).
 * Eq. 6   ``union``: L_fused = β_den·L_den + β_reg·L_reg (then min-max normalised).
@@ -28,8 +29,9 @@ import torch
 from torch import nn
 
 from .capture import Capture, capture
-from .common import ClassIdx, PixelSpace, check_theta, normalize_maps, upsample_normalize, weighted_sum
-from .masked import black_scores, masked_scores
+from .common import (ClassIdx, PixelSpace, check_theta, class_idx_tensor, normalize_maps, upsample_normalize,
+                     weighted_sum)
+from .masked import black_scores, inference_model, masked_scores
 from .score import region_cam
 
 
@@ -54,8 +56,8 @@ def pixel_alpha(W: torch.Tensor) -> torch.Tensor:
 
 
 def denoised_cam(A: torch.Tensor, W_denoised: torch.Tensor) -> torch.Tensor:
-    """Eq. 2: L_den = ReLU(Σ_k α_k ⊙ ReLU(W_k) ⊙ A_k) at feature resolution, (N, h, w)."""
-    return weighted_sum(pixel_alpha(W_denoised) * torch.relu(W_denoised), A)
+    """Eq. 2: L_den = Σ_k α_k ⊙ ReLU(W_k) ⊙ A_k at feature resolution, (N, h, w); no outer ReLU (the paper's)."""
+    return weighted_sum(pixel_alpha(W_denoised) * torch.relu(W_denoised), A, relu=False)
 
 
 def score_gain(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, class_idx: torch.Tensor, *,
@@ -122,12 +124,40 @@ class _ThetaFree:
     black: torch.Tensor
 
 
+def model_fingerprint(model: nn.Module) -> tuple:
+    """What the θ-free cache must see change: the model's structure and hyper-parameters
+    (``repr``, e.g. a batch norm's ``eps``) and per parameter or buffer its shape, dtype, device,
+    norm and per-row sums (float64). (Train/eval flags do not matter: every pass runs in eval mode.)
+
+    Reads every weight once (a few ms for EfficientNet-Lite0, ~0.1 s for VGG16 on a CPU), so
+    changes made through any path are seen, ``p.data.copy_(...)`` included, which a
+    ``_version`` counter misses. A change that keeps each tensor's norm and every row's sum
+    (values permuted within one row) is not seen: call :meth:`UnionCAM.clear` after such an edit.
+    """
+    tensors = [t.detach() for t in (*model.parameters(), *model.buffers())]
+    stats = []
+    with torch.no_grad():
+        for t in tensors:
+            if t.numel() == 0:
+                continue
+            if not t.is_floating_point():   # integer buffers, e.g. num_batches_tracked
+                t = t.double()
+            rows = t.reshape(t.shape[0], -1) if t.ndim > 1 else t.reshape(1, -1)
+            stats.append(rows.sum(1, dtype=torch.float64).cpu())
+            stats.append(torch.linalg.vector_norm(t, dtype=torch.float64).reshape(1).cpu())
+    values = torch.cat(stats).numpy().tobytes() if stats else b""
+    layout = tuple((tuple(t.shape), str(t.dtype), str(t.device)) for t in tensors)
+    return repr(model), layout, hash(values)
+
+
 class UnionCAM:
     """UnionCAM for one model and target layer, with a cache for interactive use.
 
     Everything that does not depend on θ (the forward/backward capture, the K masked passes
     of the region map and its β) is computed once per (images, classes) and kept, so a θ
     slider re-runs only Eq. 1-3 and two batched forward passes (β_den, β_fused).
+    The cache is emptied whenever the model changes (see :func:`model_fingerprint`, checked at
+    every call), and :meth:`clear` empties it by hand.
 
     ``mean``/``std``: the model's input normalisation, so masks act in pixel space (see the
     module docstring); ``None`` treats the input as pixel space already. ``batch_size``,
@@ -151,34 +181,49 @@ class UnionCAM:
         self.fuse = fuse
         self.cache_size = cache_size
         self._cache: dict[tuple, _ThetaFree] = {}
+        self._fingerprint: tuple | None = None
+
+    def clear(self) -> None:
+        """Forget every cached θ-free result."""
+        self._cache.clear()
+        self._fingerprint = None
 
     @staticmethod
     def _key(x: torch.Tensor, class_idx: ClassIdx) -> tuple:
-        if isinstance(class_idx, torch.Tensor):
-            class_idx = tuple(class_idx.flatten().tolist())
-        elif class_idx is not None and not isinstance(class_idx, int):
-            class_idx = tuple(class_idx)
+        classes = None if class_idx is None else tuple(class_idx_tensor(class_idx).tolist())
         digest = hash(x.detach().cpu().contiguous().numpy().tobytes())
-        return (tuple(x.shape), str(x.dtype), str(x.device), digest, class_idx)
+        return (tuple(x.shape), str(x.dtype), str(x.device), digest, classes)
 
     def theta_free(self, x: torch.Tensor, class_idx: ClassIdx = None) -> _ThetaFree:
-        """Capture, region map and β_reg for these images and classes (cached)."""
+        """Capture, region map and β_reg for these images and classes (cached while the model is unchanged)."""
+        fingerprint = model_fingerprint(self.model)
+        if fingerprint != self._fingerprint:
+            self._cache.clear()
+            self._fingerprint = fingerprint
         key = self._key(x, class_idx)
         if key not in self._cache:
-            cap = capture(self.model, x, self.layer, class_idx)
-            region = region_cam(self.model, x, cap.activations, cap.class_idx, mean=self.mean, std=self.std,
-                                **self.region_options)
-            pixels = PixelSpace(self.mean, self.std, x)
-            black = black_scores(self.model, x, cap.class_idx, pixels, probs=True, fuse=self.fuse)
-            beta_reg = score_gain(self.model, x, region, cap.class_idx, mean=self.mean, std=self.std, black=black,
-                                  fuse=self.fuse)
-            if len(self._cache) >= self.cache_size:
+            with inference_model(self.model, self.fuse):   # one BN-folded copy for all passes below
+                self._cache[key] = self._compute_theta_free(x, class_idx)
+            while len(self._cache) > self.cache_size:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = _ThetaFree(cap, region, beta_reg, black)
         return self._cache[key]
+
+    def _compute_theta_free(self, x: torch.Tensor, class_idx: ClassIdx) -> _ThetaFree:
+        cap = capture(self.model, x, self.layer, class_idx)
+        region = region_cam(self.model, x, cap.activations, cap.class_idx, mean=self.mean, std=self.std,
+                            **self.region_options)
+        pixels = PixelSpace(self.mean, self.std, x)
+        black = black_scores(self.model, x, cap.class_idx, pixels, probs=True, fuse=self.fuse)
+        beta_reg = score_gain(self.model, x, region, cap.class_idx, mean=self.mean, std=self.std, black=black,
+                              fuse=self.fuse)
+        return _ThetaFree(cap, region, beta_reg, black)
 
     def __call__(self, x: torch.Tensor, class_idx: ClassIdx = None, theta: float = 10.0) -> UnionResult:
         theta = check_theta(theta)
+        with inference_model(self.model, self.fuse):   # one BN-folded copy for the whole call
+            return self._call(x, class_idx, theta)
+
+    def _call(self, x: torch.Tensor, class_idx: ClassIdx, theta: float) -> UnionResult:
         base = self.theta_free(x, class_idx)
         cap, kw = base.capture, dict(mean=self.mean, std=self.std, black=base.black, fuse=self.fuse)
         denoised = upsample_normalize(denoised_cam(cap.activations, denoise_gradients(cap.gradients, theta)),
