@@ -71,3 +71,26 @@ def test_cli_errors(tmp_path, capsys):
     assert main([str(tmp_path), str(tmp_path / "out")]) == 2
     assert "no notebooks" in capsys.readouterr().err
     assert main([]) == 2
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_each_notebook_has_the_course_scaffolding(name):
+    """Objectives and time at the top, summary and further reading at the end, a Think question with a hidden answer."""
+    cells = read(name).cells
+    top, end = cells[0].source, "\n".join(c.source for c in cells[-2:])
+    assert "Learning objectives" in top and "Estimated time" in top, f"{name}: objectives/time missing"
+    assert "## Summary" in end and "Further reading" in end, f"{name}: summary/reading missing"
+    thinks = [c for c in cells if "think" in c.metadata.get("tags", [])]
+    assert thinks, f"{name} has no Think question"
+    for c in thinks:
+        assert c.cell_type == "markdown" and c.source.startswith("**Think.**")
+        assert "<details><summary>Answer</summary>" in c.source and c.source.rstrip().endswith("</details>")
+
+
+def test_the_paper_is_cited_with_its_doi():
+    assert "doi:10.3389/fnbot.2024.1490198" in read("00_setup_and_model").cells[0].source
+    text = "\n".join(c.source for n in EXPECTED for c in read(n).cells if c.cell_type == "markdown")
+    assert "attention map" not in text.lower()
+    assert "complete by construction" not in text
+    for name in ("Activation Map Denoising", "Activation Map Union", "Activation Map Selection"):
+        assert name in text

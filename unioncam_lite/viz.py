@@ -35,31 +35,53 @@ def show_cam(ax, image: np.ndarray, cam=None, title: str | None = None, alpha: f
     return ax
 
 
+def add_colorbar(fig, axes, cmap: str = "jet", label: str = "map value (min-max normalised)"):
+    """One colour bar for CAM panels drawn with :func:`show_cam` (values in [0, 1])."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bar = fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap=cmap), ax=np.ravel(axes).tolist(), shrink=0.85,
+                       pad=0.02, aspect=20)
+    bar.set_label(label, fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    return bar
+
+
 def method_grid(image: np.ndarray, maps: Mapping[str, object], suptitle: str | None = None,
-                alpha: float = 0.5, panel: float = 2.6):
-    """One row: the image, then each named map over it. Returns the figure."""
-    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(panel * (len(maps) + 1), panel + 0.4), squeeze=False)
+                alpha: float = 0.5, panel: float = 2.6, colorbar: bool = True, cmap: str = "jet"):
+    """One row: the image, then each named map over it, and a colour bar for the maps. Returns the figure."""
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(panel * (len(maps) + 1) + 0.7 * colorbar, panel + 0.5),
+                             squeeze=False, layout="constrained")
     show_cam(axes[0, 0], image, title="image")
     for ax, (name, cam) in zip(axes[0, 1:], maps.items()):
-        show_cam(ax, image, cam, name, alpha)
+        show_cam(ax, image, cam, name, alpha, cmap)
+    if colorbar and maps:
+        add_colorbar(fig, axes[0, 1:], cmap)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
     return fig
 
 
-def gradient_histogram(gradients, theta: float, ax=None, bins: int = 30, title: str | None = None):
-    """Histogram (seaborn) of one channel's gradients with its θ-th percentile as a red line (Eq. 1)."""
+def gradient_histogram(gradients, theta: float | None = None, ax=None, bins: int = 30, title: str | None = None):
+    """Histogram (seaborn) of one channel's gradients; with ``theta``, its θ-th percentile as a red line (Eq. 1).
+
+    Values left of the line are the ones Eq. 1 zeroes; the two shades split positive from
+    negative gradients, because only positive ones enter Eq. 2-3.
+    """
     import seaborn as sns
 
     values = to_numpy(gradients).ravel()
-    threshold = float(np.percentile(values, theta))
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 2.8))
     sns.histplot(values, bins=bins, ax=ax, color="tab:blue")
-    ax.axvline(threshold, color="tab:red", lw=2, label=f"θ = {theta:g} → {threshold:.2e}")
+    ax.axvline(0, color="black", lw=0.8, ls=":")
+    if theta is not None:
+        threshold = float(np.percentile(values, theta))
+        ax.axvline(threshold, color="tab:red", lw=2, label=f"θ = {theta:g} → {threshold:.2e}")
+        ax.legend(fontsize=8)
     ax.set_xlabel("gradient ∂y_c/∂A_k")
-    ax.legend(fontsize=8)
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+    ax.xaxis.set_major_locator(plt.MaxNLocator(4))
     if title:
         ax.set_title(title, fontsize=9)
     return ax
