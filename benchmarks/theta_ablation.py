@@ -95,7 +95,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
         "IoU@0.5 ↑": g["IoU@0.5"].mean(),
         "images": g.size(),
     })
-    table.index = [f"θ = {t:g}" for t in table.index]
+    table.index = [f"{t:g}" for t in table.index]
     return table
 
 
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     title = (f"UnionCAM θ ablation, {spec.name} at {spec.target_layer}, {args.num_images} generated shapes images "
              f"(seed {args.seed}), {args.steps} steps; {seconds:.0f} s with {torch.get_num_threads()} threads")
-    text = f"{title}\n\n{markdown_table(summary(df))}\n"
+    text = f"{title}\n\n{markdown_table(summary(df)).replace('| method |', '| θ |', 1)}\n"
     _write(out.with_suffix(".csv"), df.to_csv(index=False))
     _write(out, text)
     print(text)
