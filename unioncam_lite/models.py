@@ -131,8 +131,12 @@ def _probe_outputs(model: nn.Module, input_size: tuple[int, int]) -> list[tuple[
         except Exception:  # a forward that needs real values (or a tensor attribute that is no buffer)
             events.clear()
             device = next(iter([*model.parameters(), *model.buffers()]), torch.empty(0)).device
-            with torch.no_grad():
-                model(torch.zeros(1, 3, *input_size, device=device))
+            try:
+                with torch.no_grad():
+                    model(torch.zeros(1, 3, *input_size, device=device))
+            except Exception as err:
+                raise ValueError(f"{type(model).__name__} cannot run on a 1×3×{input_size[0]}×{input_size[1]} image "
+                                 f"({type(err).__name__}: {err}): give the input size it expects") from err
     finally:
         for h in handles:
             h.remove()
