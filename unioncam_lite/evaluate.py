@@ -322,8 +322,8 @@ def _source(args) -> tuple[str, dict, Callable]:
         name = f"{args.dataset} ({args.split} split)" if args.dataset == "voc2007" else args.dataset
         drawn = f" drawn with seed {args.seed}" if args.n else ""
         what = f"{name} at {args.root}: {len(samples)} of {total} images{drawn}"
-        settings = {"data": args.dataset, "root": str(Path(args.root).resolve()), "resize": resize,
-                    "seed": args.seed if args.n else None, "split": args.split if args.dataset == "voc2007" else None}
+        settings = {"data": args.dataset, "root": str(Path(args.root).resolve()), "resize": resize, "seed": args.seed,
+                    "split": args.split if args.dataset == "voc2007" else None}
 
         def items(spec):
             if len(spec.categories) != 1000:
