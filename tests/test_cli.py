@@ -64,3 +64,17 @@ def test_explain_out_is_checked_before_any_work(tmp_path, monkeypatch, capsys):
         assert main(["explain", "chelsea", "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert message in err and err.startswith("error: --out") and err.count("\n") == 1, err
+
+
+def test_unwritable_out_is_one_line(tmp_path, monkeypatch, capsys):
+    """(As root every folder is writable, so the refusal is simulated where the check asks the OS.)"""
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    monkeypatch.setattr("unioncam_lite.outputs.tempfile.TemporaryFile", refused)
+    monkeypatch.setattr("unioncam_lite.models.load_model", lambda *a, **k: pytest.fail("model loaded"))
+    for argv in (["explain", "chelsea", "--out", str(tmp_path / "figs")],
+                 ["evaluate", "--images", "shapes", "--model", "shapes_cnn", "--out", str(tmp_path / "r.csv")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "is not writable (Permission denied): choose another folder" in err and err.count("\n") == 1

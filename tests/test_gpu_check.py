@@ -141,6 +141,7 @@ def test_a_run_with_fake_parts_keeps_going_and_keeps_the_budget(tmp_path, monkey
     assert "**notebooks stopped with an error**" in text and "kernel died" in text
     assert "| ours UnionCAM bf16 autocast (approx.) | 0.092 |" in text
     assert [c[0][0] for c in calls if c[0][0] == "nbval"] == ["nbval", "nbval", "nbval"]  # 00, 01, 02
+    assert calls[0][0][1:4] == ["-m", "pytest", "tests/test_speed_options.py"] and "cuda" in calls[0][0]
     tests_timeout = calls[0][1]
     assert tests_timeout <= gpu_check.TESTS_LIMIT and all(t <= 480 - 200 for c, t in calls if c[0] == "nbval")
     # with a budget that only covers the benchmark's reserve, notebooks are skipped, not started
@@ -149,7 +150,7 @@ def test_a_run_with_fake_parts_keeps_going_and_keeps_the_budget(tmp_path, monkey
     assert gpu_check.main(["--out", str(out), "--budget", "205", "--parts", "notebooks,benchmark"]) == 1
     text = (out / "report.md").read_text()
     assert text.count("| not run (time budget spent) |") == len(list((ROOT / "notebooks").glob("*.ipynb")))
-    assert "## 1. CUDA tests (`pytest tests -k cuda`)\nnot run (not in --parts)" in text
+    assert "## 1. CUDA tests (`pytest -k cuda`)\nnot run (not in --parts)" in text
     assert [Path(c[0][1]).name for c in calls] == ["bench_unioncam.py"] * 2
 
 

@@ -23,6 +23,17 @@ FAMILIES = {
 }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """64×64 passes gain little from a second thread and lose much when the cores are shared:
+    three of these models took 2.5–5 s with one thread and 32–35 s with two on the 2-core
+    development machine under load."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def models():
     torch.manual_seed(0)
