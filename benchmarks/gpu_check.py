@@ -190,7 +190,7 @@ def part_benchmark(result: dict, deadline: float, out: Path, write) -> None:
 # --------------------------------------------------------------------------- the report
 
 def _target_lines(result: dict) -> list[str]:
-    from bench_unioncam import GPU_TARGETS
+    from targets import GPU_TARGETS
 
     vgg = result.get("benchmark", {}).get("vgg16", {})
     verdicts = {t["target"]: t for t in vgg.get("models", {}).get("vgg16", {}).get("targets", [])}
@@ -275,10 +275,16 @@ def render_report(result: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Through a temporary file and a rename (no import of the package: the report must be written
+    even where unioncam_lite cannot be imported)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def write_report(result: dict, out: Path) -> Path:
     """``out/report.md``, written atomically (and ``out/result.json`` with the raw results)."""
-    from unioncam_lite.outputs import write_text_atomic
-
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "result.json", json.dumps(result, indent=1, default=str))
     write_text_atomic(out / "report.md", render_report(result))

@@ -167,3 +167,13 @@ def test_nbval_runner_records_failures_and_timeouts(tmp_path):
     assert failed["status"] == "failed" and "arithmetic" in failed["detail"] and failed["notebook"] == "bad"
     hung = time_notebooks.run_nbval(notebook("slow", "import time\ntime.sleep(60)"), timeout=1)
     assert hung["status"] == "timeout" and hung["seconds"] < 30
+
+
+def test_report_is_written_even_where_the_package_cannot_be_imported(tmp_path):
+    code = ("import sys; sys.modules['unioncam_lite'] = None; sys.modules['torch'] = None\n"
+            "sys.path.insert(0, 'benchmarks'); import gpu_check; from pathlib import Path\n"
+            f"gpu_check.write_report({{'device': 'X', 'benchmark': {{'vgg16': {{'status': 'failed', "
+            f"'output': 'ImportError'}}}}}}, Path({str(tmp_path)!r}))")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, timeout=60)
+    text = (tmp_path / "report.md").read_text()
+    assert "# GPU check: X" in text and "**not measured** (VGG16 benchmark: failed)" in text
