@@ -81,6 +81,8 @@ def test_voc2007_end_to_end_with_box_metrics(tmp_path, capsys):
     make_voc(tmp_path / "voc")
     out = tmp_path / "res" / "voc.csv"
     assert main(["evaluate", "--dataset", "voc2007", "--root", str(tmp_path / "voc"), *FAST, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "3/3 [" in err and "img/s]" in err       # tqdm: done/total [elapsed<left, rate]
     rows = read_rows(out)
     assert sorted((r["image"], r["method"]) for r in rows) == sorted(
         (i, m) for i in ("000001", "000004", "000006") for m in ("gradcam", "layercam"))
