@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lab student setup clean
+.PHONY: demo test lab student setup clean gpu-check
 
 setup: $(STAMP)
 
@@ -31,6 +31,15 @@ lab: $(STAMP)
 # exercise copies of the notebooks: solution cells replaced by `raise NotImplementedError`
 student: $(STAMP)
 	$(BIN)/python -m unioncam_lite.student notebooks student
+
+# The GPU half, on a machine with CUDA (exit 2 without): the CUDA tests, every notebook through nbval,
+# the benchmark (VGG16 fp32/bf16/batch-1 memory, EfficientNet-Lite0) in <= 8 min on one H100 ->
+# outputs/gpu-check/report.md. Installs nothing: runs with GPU_CHECK_PYTHON's packages
+# (default .venv/bin/python if it exists, else python3), e.g. GPU_CHECK_PYTHON=python3.12 make gpu-check
+GPU_CHECK_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+
+gpu-check:
+	$(GPU_CHECK_PYTHON) benchmarks/gpu_check.py --out outputs/gpu-check
 
 clean:
 	rm -rf outputs student .pytest_cache

@@ -3,7 +3,7 @@
     python benchmarks/bench_unioncam.py [--device cpu|cuda] [--models efficientnet_lite0,vgg16]
                                         [--images N] [--repeats R] [--size S] [--batch-size B]
                                         [--warmup full|light] [--cudnn-benchmark] [--only SUBSTRINGS]
-                                        [--markdown]
+                                        [--markdown] [--json PATH]
 
 Same model, target layer, images and batch size for every method (pytorch-grad-cam is also
 run at its own default batch of 16, which is what its users get). Every method is warmed up
@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
+import json
 import os
 import statistics
 import sys
@@ -56,7 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from unioncam_lite import load_image, load_model, resolve_layer, sample_images, scorecam, union_cam  # noqa: E402
 from unioncam_lite.cams.masked import auto_batch_size  # noqa: E402
 
-GPU_TARGETS = {"fp32_s": 0.150, "bf16_s": 0.050, "batch1_total_gb": 2.22}  # VGG16, 224×224, per image
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from targets import GPU_TARGETS  # noqa: E402  (VGG16, 224×224, per image)
 
 
 def _malloc_trim() -> None:
@@ -115,10 +117,21 @@ def forward_flops(model: nn.Module, x: torch.Tensor) -> int:
 
 
 def methods(model, layer, spec, bs, device):
-    """name -> (timed call, light warm-up call); every call takes (x, class index)."""
-    from pytorch_grad_cam import ScoreCAM as PgcScoreCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-    from torchcam.methods import ScoreCAM as TcScoreCAM
+    """name -> (timed call, light warm-up call); every call takes (x, class index).
+
+    The peers (pytorch-grad-cam, torch-cam) are left out, with a note, where they are not
+    installed (e.g. a GPU machine without network that has only torch)."""
+    try:
+        from pytorch_grad_cam import ScoreCAM as PgcScoreCAM
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    except ImportError:
+        PgcScoreCAM = None
+        print("note: pytorch-grad-cam is not installed (pip install grad-cam): its rows are left out")
+    try:
+        from torchcam.methods import ScoreCAM as TcScoreCAM
+    except ImportError:
+        TcScoreCAM = None
+        print("note: torch-cam is not installed (pip install torchcam): its row is left out")
 
     kw = dict(mean=spec.mean, std=spec.std, batch_size=bs)
     few = dict(kw, top_k=2 * bs)
@@ -160,11 +173,13 @@ def methods(model, layer, spec, bs, device):
         table["ours UnionCAM (exact, batch 1: memory)"] = (
             lambda x, c: union_cam(model, x, layer, c, **one),
             lambda x, c: union_cam(model, x, layer, c, **dict(one, top_k=4)))
-    table.update({
-        "pytorch-grad-cam ScoreCAM": (pgc, forward_at(bs)),
-        "pytorch-grad-cam ScoreCAM (its default batch 16)": (lambda x, c: pgc(x, c, batch=None), forward_at(16)),
-        "torch-cam ScoreCAM": (torchcam, forward_at(bs)),
-    })
+    if PgcScoreCAM is not None:
+        table.update({
+            "pytorch-grad-cam ScoreCAM": (pgc, forward_at(bs)),
+            "pytorch-grad-cam ScoreCAM (its default batch 16)": (lambda x, c: pgc(x, c, batch=None), forward_at(16)),
+        })
+    if TcScoreCAM is not None:
+        table["torch-cam ScoreCAM"] = (torchcam, forward_at(bs))
     return table
 
 
@@ -232,24 +247,32 @@ def bench_model(name, device, n_images, repeats, size=None, batch_size=None, war
     return rows
 
 
-def check_targets(name, device, rows, size):
-    """Print the issue's targets next to what was measured."""
+def check_targets(name, device, rows, size, quiet=False) -> list[dict]:
+    """The issue's targets next to what was measured: printed, and returned as
+    ``[{"target", "what", "limit", "value", "met"}]`` (``--json``, ``make gpu-check``'s report)."""
     by = {r["method"]: r for r in rows}
+    verdicts, device = [], torch.device(device)
     if device.type == "cpu" and name == "efficientnet_lite0":
         ours, peer = by.get("ours UnionCAM (exact)"), by.get("pytorch-grad-cam ScoreCAM")
         if ours and peer:
             ratio = ours["seconds"] / peer["seconds"]
-            print(f"  target (CPU): UnionCAM exact <= 0.5 x pytorch-grad-cam ScoreCAM (same batch): "
-                  f"{ratio:.2f} -> {'met' if ratio <= 0.5 else 'NOT met'}")
+            verdicts.append(dict(target="cpu_ratio", what="UnionCAM exact / pytorch-grad-cam ScoreCAM (same batch)",
+                                 limit=0.5, value=ratio, met=ratio <= 0.5))
+            if not quiet:
+                print(f"  target (CPU): UnionCAM exact <= 0.5 x pytorch-grad-cam ScoreCAM (same batch): "
+                      f"{ratio:.2f} -> {'met' if ratio <= 0.5 else 'NOT met'}")
     if device.type == "cuda" and name == "vgg16" and not size:
-        checks = [("ours UnionCAM (exact)", "seconds", GPU_TARGETS["fp32_s"], "s/image fp32"),
-                  ("ours UnionCAM bf16 autocast (approx.)", "seconds", GPU_TARGETS["bf16_s"], "s/image bf16"),
-                  ("ours UnionCAM (exact, batch 1: memory)", "total_mb", GPU_TARGETS["batch1_total_gb"] * 1000,
-                   "MB total peak at batch 1")]
-        for method, key, limit, what in checks:
+        checks = [("fp32_s", "ours UnionCAM (exact)", "seconds", GPU_TARGETS["fp32_s"], "s/image fp32"),
+                  ("bf16_s", "ours UnionCAM bf16 autocast (approx.)", "seconds", GPU_TARGETS["bf16_s"], "s/image bf16"),
+                  ("batch1_total_gb", "ours UnionCAM (exact, batch 1: memory)", "total_mb",
+                   GPU_TARGETS["batch1_total_gb"] * 1000, "MB total peak at batch 1")]
+        for target, method, key, limit, what in checks:
             if method in by:
                 v = by[method][key]
-                print(f"  target (GPU): {what} <= {limit:g}: {v:.3f} -> {'met' if v <= limit else 'NOT met'}")
+                verdicts.append(dict(target=target, what=what, limit=limit, value=v, met=v <= limit))
+                if not quiet:
+                    print(f"  target (GPU): {what} <= {limit:g}: {v:.3f} -> {'met' if v <= limit else 'NOT met'}")
+    return verdicts
 
 
 def main(argv=None) -> int:
@@ -269,6 +292,8 @@ def main(argv=None) -> int:
                         "for every method (default: PyTorch's default, off)")
     parser.add_argument("--only", default=None, help="comma-separated substrings of method names to run")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table")
+    parser.add_argument("--json", type=Path, default=None, help="also write the device, every row and the "
+                        "targets' verdicts to this JSON file (what `make gpu-check` reads)")
     args = parser.parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cuda = device.type == "cuda"
@@ -288,11 +313,19 @@ def main(argv=None) -> int:
         print("note: VGG16 left out on the CPU (~0.3 s per forward pass on 2 cores, 512 passes per method); "
               "run it with --models vgg16 --size 112, or on CUDA where it is included at 224×224")
     start = time.perf_counter()
-    all_rows = []
+    all_rows, report = [], {"device": hw, "device_name": torch.cuda.get_device_name(device) if cuda else "CPU",
+                            "torch": torch.__version__, "images": n_images, "repeats": repeats, "warmup": warmup,
+                            "models": {}}
     for name in models:
-        all_rows += bench_model(name, device, n_images, repeats, args.size, args.batch_size, warmup,
-                                args.only.split(",") if args.only else None)
-    print(f"total benchmark time {time.perf_counter() - start:.0f} s")
+        rows = bench_model(name, device, n_images, repeats, args.size, args.batch_size, warmup,
+                           args.only.split(",") if args.only else None)
+        all_rows += rows
+        report["models"][name] = {"rows": rows, "targets": check_targets(name, device, rows, args.size, quiet=True)}
+    report["seconds"] = time.perf_counter() - start
+    print(f"total benchmark time {report['seconds']:.0f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
     if args.markdown:
         mem = "peak MB (+ / total)" if cuda else "peak RSS growth MB"
         print(f"\n| model | method | s / image | {mem} | images forwarded | GFLOP | GFLOP/s |")

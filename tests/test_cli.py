@@ -27,3 +27,54 @@ def test_explain_writes_a_figure_and_a_line(tmp_path):
     assert (tmp_path / "coffee.png").stat().st_size > 10_000
     line = out.stdout.strip().splitlines()[-1]
     assert "espresso" in line and "chosen=" in line and "beta_fused=" in line
+
+
+def test_theta_not_a_number_is_one_line(capsys):
+    assert main(["explain", "chelsea", "--theta", "abc"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: argument --theta: invalid float value: 'abc'") and err.count("\n") == 1
+    assert "usage:" not in err
+
+
+def test_same_file_name_twice_gives_two_figures(tmp_path, capsys):
+    from PIL import Image
+
+    for folder, colour in (("a", (200, 30, 30)), ("b", (30, 30, 200))):
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (80, 60), colour).save(tmp_path / folder / "cat.png")
+    out = tmp_path / "figures"
+    assert main(["explain", str(tmp_path / "a" / "cat.png"), str(tmp_path / "b" / "cat.png"), "--model", "shapes_cnn",
+                 "--out", str(out), "--device", "cpu"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["cat.png", "cat_2.png"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("cat ") and lines[1].startswith("cat_2 ")
+
+
+def test_figure_names():
+    from unioncam_lite.cli import figure_names
+
+    assert figure_names(["a/x.jpg", "b/x.png", "x_2.jpg", "c/x.jpg", "y"]) == ["x", "x_2", "x_2_2", "x_3", "y"]
+
+
+def test_explain_out_is_checked_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("unioncam_lite.models.load_model", lambda *a, **k: pytest.fail("model loaded"))
+    a_file = tmp_path / "file.png"
+    a_file.write_bytes(b"x")
+    for out, message in ((a_file, "is a file, not a folder"), (a_file / "sub", "cannot be created: ")):
+        assert main(["explain", "chelsea", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.startswith("error: --out") and err.count("\n") == 1, err
+
+
+def test_unwritable_out_is_one_line(tmp_path, monkeypatch, capsys):
+    """(As root every folder is writable, so the refusal is simulated where the check asks the OS.)"""
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    monkeypatch.setattr("unioncam_lite.outputs.tempfile.TemporaryFile", refused)
+    monkeypatch.setattr("unioncam_lite.models.load_model", lambda *a, **k: pytest.fail("model loaded"))
+    for argv in (["explain", "chelsea", "--out", str(tmp_path / "figs")],
+                 ["evaluate", "--images", "shapes", "--model", "shapes_cnn", "--out", str(tmp_path / "r.csv")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "is not writable (Permission denied): choose another folder" in err and err.count("\n") == 1

