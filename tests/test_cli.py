@@ -78,3 +78,24 @@ def test_unwritable_out_is_one_line(tmp_path, monkeypatch, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "is not writable (Permission denied): choose another folder" in err and err.count("\n") == 1
+
+
+def test_a_1x1_layer_is_a_one_line_warning(tmp_path, capsys):
+    """Issue 9, defect 7: the CLI warns (once, in one line) that a layer without spatial extent gives constant maps."""
+    from unioncam_lite.cli import main
+
+    assert main(["explain", "chelsea", "--layer", "classifier.0", "--out", str(tmp_path), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    warnings = [line for line in err if line.startswith("warning:")]
+    assert len(warnings) == 1 and "'classifier.0' has a 1×1 feature map" in warnings[0]
+    assert (tmp_path / "chelsea.png").is_file()
+
+
+def test_1x1_warning_text(capsys):
+    import warnings
+
+    from unioncam_lite.cli import _show_warning
+
+    _show_warning(UserWarning("target layer 'x' has a 1×1 feature map"), UserWarning, "f.py", 1)
+    _show_warning(UserWarning("target layer 'x' has a 1×1 feature map"), UserWarning, "f.py", 1)
+    assert capsys.readouterr().err == "warning: target layer 'x' has a 1×1 feature map\n"

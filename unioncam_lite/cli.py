@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 import time
 from pathlib import Path
 
@@ -134,6 +135,17 @@ def figure_names(paths) -> list[str]:
     return names
 
 
+_warned: set[str] = set()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print each distinct library warning once, as ``warning: ...`` on stderr."""
+    text = " ".join(str(message).split())
+    if text not in _warned:
+        _warned.add(text)
+        print(f"warning: {text}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -142,11 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        if args.command == "evaluate":
-            from .evaluate import run
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning   # the library's warnings (e.g. a 1×1 layer) as one line
+            if args.command == "evaluate":
+                from .evaluate import run
 
-            return run(args)
-        return explain(args)
+                return run(args)
+            return explain(args)
     except ERRORS as err:
         message = str(err) if not isinstance(err, OSError) or not err.strerror else \
             f"{err.strerror}: {err.filename!r}" if err.filename else err.strerror
