@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lab student setup clean
+.PHONY: demo test lab student assignments setup clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ lab: $(STAMP)
 # exercise copies of the notebooks: solution cells replaced by `raise NotImplementedError`
 student: $(STAMP)
 	$(BIN)/python -m unioncam_lite.student notebooks student
+
+# nbgrader course for instructors (README "For instructors"): course/nbgrader_config.py and
+# course/source/<notebook>/; optional SEED=<hidden tests' seed>, EXCHANGE=<nbgrader exchange folder>
+assignments: $(STAMP)
+	$(BIN)/python -m unioncam_lite.assignments notebooks course $(if $(SEED),--seed $(SEED)) $(if $(EXCHANGE),--exchange $(EXCHANGE))
 
 clean:
 	rm -rf outputs student .pytest_cache

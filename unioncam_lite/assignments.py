@@ -69,7 +69,7 @@ def _nbgrader(grade_id: str, *, solution: bool = False, grade: bool = False, loc
     return meta
 
 
-def _solution_function(source: str) -> ast.FunctionDef:
+def solution_function(source: str) -> ast.FunctionDef:
     try:
         tree = ast.parse(source)
     except SyntaxError as err:
@@ -82,7 +82,7 @@ def _solution_function(source: str) -> ast.FunctionDef:
 
 def mark_solution(source: str) -> str:
     """The cell with the function's body (after its docstring) between nbgrader's solution markers."""
-    func = _solution_function(source)
+    func = solution_function(source)
     has_doc = ast.get_docstring(func) is not None
     body = func.body[1:] if has_doc else func.body
     if not body:
@@ -149,7 +149,7 @@ def make_assignment(nb: nbformat.NotebookNode, seed: int, points: float = 2, thi
     for cell in nb.cells:
         tags = _tags(cell)
         if cell.cell_type == "code" and "solution" in tags:
-            name = _solution_function(cell.source).name
+            name = solution_function(cell.source).name
             cell.source = mark_solution(cell.source)
             cell.metadata["nbgrader"] = _nbgrader(_unique(name, used), solution=True)
             exercises_found += 1

@@ -16,12 +16,12 @@ from pathlib import Path
 import nbformat
 from nbgrader.preprocessors import ClearSolutions
 
-from .assignments import _nbgrader, _solution_function, mark_solution
+from .assignments import _nbgrader, solution_function, mark_solution
 
 
 def blank_solution(source: str) -> str:
     """The function's signature and docstring, with a body that raises NotImplementedError."""
-    func = _solution_function(source)
+    func = solution_function(source)
     message = (ast.get_docstring(func) or func.name).strip().splitlines()[0].replace("\\", "/").replace('"', "'")
     cell = nbformat.v4.new_code_cell(mark_solution(source), metadata={"nbgrader": _nbgrader(func.name, solution=True)})
     nb = nbformat.v4.new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
