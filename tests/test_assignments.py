@@ -39,7 +39,8 @@ def test_mark_solution_wraps_the_body_after_the_docstring():
 
 def test_mark_solution_without_docstring_and_long_signature():
     src = "def g(a,\n      b=2) -> int:\n    return a + b"
-    assert mark_solution(src) == "def g(a,\n      b=2) -> int:\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION"
+    assert mark_solution(src) == ("def g(a,\n      b=2) -> int:\n    ### BEGIN SOLUTION\n    return a + b\n"
+                                  "    ### END SOLUTION")
 
 
 @pytest.mark.parametrize("src,message", [("x = 1", "exactly one function"),
@@ -96,7 +97,7 @@ def test_synthetic_notebook_becomes_an_nbgrader_source():
     MetadataValidator().validate_nb(out)       # nbgrader's own schema check
     meta = [c.metadata.get("nbgrader") for c in out.cells]
     assert [m and m["grade_id"] for m in meta] == [
-        None, None, "my_union", "test_my_union", "think_2", "think_2_answer", "think_3", "think_3_answer", None]
+        None, None, "my_union", "test_my_union", "think_1", "think_1_answer", "think_2", "think_2_answer", None]
     solution, test = out.cells[2], out.cells[3]
     assert meta[2]["solution"] and not meta[2]["grade"] and "### BEGIN SOLUTION" in solution.source
     assert meta[3] == {"grade": True, "grade_id": "test_my_union", "locked": True, "points": 3, "schema_version": 3,
@@ -287,7 +288,8 @@ def test_autograde_and_feedback(course):
             for checker, test_id, _ in _exercises(course, name):
                 for student in ("alice", "bob"):
                     grade = gb.find_grade(test_id, name, name, student)
-                    assert (grade.auto_score, grade.max_score) == (points[student, test_id], 2), (name, student, test_id)
+                    expected_score = (points[student, test_id], 2)
+                    assert (grade.auto_score, grade.max_score) == expected_score, (name, student, test_id)
         total = {s: sum(gb.find_submission(n, s).score for n in GRADED) for s in ("alice", "bob")}
     assert total == expected
 
@@ -303,3 +305,36 @@ def test_autograde_and_feedback(course):
     assert "you summed the gradients over the positions" in feedback["01_gradients"]   # the checker's hint
     assert "not implemented yet" in feedback["02_denoising"]
     print(f"autograde + feedback of {2 * len(GRADED)} submissions: {time.perf_counter() - start:.1f} s")
+
+
+def test_think_answers_and_library_calls_through_nbgrader(sandbox):
+    """The synthetic notebook through real nbgrader: Think questions become manually graded answers
+    (the reference not released), and an answer calling the library function gets no points."""
+    from nbgrader.api import Gradebook
+
+    (sandbox / "synthetic").mkdir()
+    nbformat.write(synthetic_notebook(), sandbox / "synthetic" / "lesson.ipynb")
+    course = sandbox / "synthetic-course"
+    assert assignments.main([str(sandbox / "synthetic"), str(course), "--seed", "3"]) == 0
+    nbgrader(course, "generate_assignment", "lesson")
+    release = released(course, "lesson")
+    sources = [c.source for c in release.cells]
+    assert "**Think.** Why can β be negative?" in sources and sources.count("YOUR ANSWER HERE") == 2
+    assert not any("score below black" in s or "HIDDEN" in s for s in sources)
+
+    answers = {"my_union": "def my_union(L_den, L_reg, beta_den, beta_reg):\n"
+                           "    return ucl.union(L_den, L_reg, beta_den, beta_reg)",
+               "think_1_answer": "Because β is a difference of two probabilities."}   # think_2 left blank
+    (course / "submitted" / "carol" / "lesson").mkdir(parents=True)
+    nbformat.write(_fill(released(course, "lesson"), answers),
+                   course / "submitted" / "carol" / "lesson" / "lesson.ipynb")
+    nbgrader(course, "autograde", "lesson")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "unioncam-lite") as gb:
+        test = gb.find_grade("test_my_union", "lesson", "lesson", "carol")
+        answered = gb.find_grade("think_1_answer", "lesson", "lesson", "carol")
+        blank = gb.find_grade("think_2_answer", "lesson", "lesson", "carol")
+        assert (test.auto_score, test.max_score) == (0, 2)
+        assert answered.auto_score is None and answered.needs_manual_grade and answered.max_score == 1
+        assert blank.auto_score == 0 and not blank.needs_manual_grade
+    graded = (course / "autograded" / "carol" / "lesson" / "lesson.ipynb").read_text()
+    assert "calls the library's `union`" in graded

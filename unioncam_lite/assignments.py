@@ -41,7 +41,8 @@ import nbformat
 from . import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
-THINK_ANSWER = re.compile(r"(?s)^(?P<question>.*?)<details>\s*<summary>.*?</summary>(?P<answer>.*?)</details>(?P<rest>.*)$")
+THINK_ANSWER = re.compile(r"(?s)^(?P<question>.*?)<details>\s*<summary>.*?</summary>(?P<answer>.*?)</details>"
+                          r"(?P<rest>.*)$")
 CONFIG = '''\
 # nbgrader configuration of the {course_id} course, written by `python -m unioncam_lite.assignments`
 # (`make assignments`); it is never overwritten, edit it freely. Run nbgrader from this folder.
@@ -145,7 +146,7 @@ def make_assignment(nb: nbformat.NotebookNode, seed: int, points: float = 2, thi
                     ) -> nbformat.NotebookNode | None:
     """The nbgrader source version of a notebook, or None if it has no exercise."""
     nb = copy.deepcopy(nb)
-    cells, used, exercises_found = [], set(), 0
+    cells, used, exercises_found, thinks = [], set(), 0, 0
     for cell in nb.cells:
         tags = _tags(cell)
         if cell.cell_type == "code" and "solution" in tags:
@@ -160,8 +161,9 @@ def make_assignment(nb: nbformat.NotebookNode, seed: int, points: float = 2, thi
             cell.metadata["nbgrader"] = _nbgrader(grade_id, grade=True, locked=True, points=points)
         elif cell.cell_type == "markdown" and "think" in tags:
             exercises_found += 1
+            thinks += 1
             question, answer = split_think(cell.source)
-            grade_id = _unique(f"think_{exercises_found}", used)
+            grade_id = _unique(f"think_{thinks}", used)
             cell.source = question
             cell.metadata["nbgrader"] = _nbgrader(grade_id, locked=True)
             reference = answer or "(the notebook gives no reference answer)"

@@ -47,6 +47,9 @@ class Mistake:
 
 @dataclass(frozen=True)
 class Exercise:
+    """What a checker compares against: the reference (the library's function where there is one,
+    so the checks follow the library), known mistakes, and the library calls an answer must not make."""
+
     name: str
     reference: Callable
     rtol: float = 1e-5                  # tolerance relative to the largest expected value
@@ -128,7 +131,8 @@ def _differ(got, expected, rtol: float, nan_hint: str = "") -> str | None:
     bad_values = ~torch.isfinite(t) & torch.isfinite(e)
     if bool(bad_values.any()):
         count = int(bad_values.sum())
-        return f"{count} value{'s are' if count > 1 else ' is'} NaN or infinite" + (f" — {nan_hint}" if nan_hint else "")
+        return f"{count} value{'s are' if count > 1 else ' is'} NaN or infinite" + \
+            (f" — {nan_hint}" if nan_hint else "")
     scale = float(e.abs().max()) if e.numel() else 1.0
     close = torch.isclose(t, e, rtol=rtol, atol=rtol * (scale if scale > 0 else 1.0), equal_nan=True)
     if bool(close.all()):
@@ -307,8 +311,9 @@ _NEAREST_RANK_HINT = ("your threshold is a nearest-rank percentile (one of the v
 GRADCAM_WEIGHTS = Exercise(
     "Grad-CAM weights (Eq. 1 of Grad-CAM)", lambda W: W.mean(dim=(2, 3)),
     mistakes=(Mistake(lambda W: W.sum(dim=(2, 3)),
-                      lambda a: f"your values are h·w = {_hw(a)} times too large: you summed the gradients over "
-                                "the positions; Grad-CAM's weight is their mean (divide by h·w, or .mean(dim=(2, 3)))"),))
+                      lambda a: f"your values are h·w = {_hw(a)} times too large: you summed the gradients "
+                                "over the positions; Grad-CAM's weight is their mean (divide by h·w, or "
+                                ".mean(dim=(2, 3)))"),))
 
 DENOISE = Exercise(
     "denoise_gradients (Eq. 1)", denoise_gradients, rtol=1e-6, forbidden=(denoise_gradients,),

@@ -24,7 +24,8 @@ def blank_solution(source: str) -> str:
     func = solution_function(source)
     message = (ast.get_docstring(func) or func.name).strip().splitlines()[0].replace("\\", "/").replace('"', "'")
     cell = nbformat.v4.new_code_cell(mark_solution(source), metadata={"nbgrader": _nbgrader(func.name, solution=True)})
-    nb = nbformat.v4.new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = nbformat.v4.new_notebook(cells=[cell], metadata={"kernelspec": kernel})
     stub = f'# your code here\nraise NotImplementedError("Exercise: {message}")'
     nb, _ = ClearSolutions(code_stub={"python": stub}).preprocess(nb, {})
     return nb.cells[0].source
