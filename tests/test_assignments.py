@@ -169,6 +169,9 @@ def sandbox(tmp_path_factory):
                          ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")]:
             (root / "jupyter" / sub).mkdir(parents=True)
             mp.setenv(var, str(root / "jupyter" / sub))
+        # one BLAS/OpenMP thread per kernel: on a busy machine, threads waiting for each other at every
+        # parallel region made the notebooks several times slower than one thread (measured)
+        mp.setenv("OMP_NUM_THREADS", "1")
         mp.delenv("JUPYTER_PATH", raising=False)
         mp.delenv("JUPYTER_CONFIG_PATH", raising=False)
         yield root
