@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lab student setup clean gpu-check
+.PHONY: demo test lab student assignments setup clean gpu-check
 
 setup: $(STAMP)
 
@@ -40,6 +40,11 @@ GPU_CHECK_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 
 gpu-check:
 	$(GPU_CHECK_PYTHON) benchmarks/gpu_check.py --out outputs/gpu-check
+
+# nbgrader course for instructors (README "For instructors"): course/nbgrader_config.py and
+# course/source/<notebook>/; optional SEED=<hidden tests' seed>, EXCHANGE=<nbgrader exchange folder>
+assignments: $(STAMP)
+	$(BIN)/python -m unioncam_lite.assignments notebooks course $(if $(SEED),--seed $(SEED)) $(if $(EXCHANGE),--exchange $(EXCHANGE))
 
 clean:
 	rm -rf outputs student .pytest_cache

@@ -1,9 +1,11 @@
-"""Exercise copies of the notebooks: ``python -m unioncam_lite.student SRC_DIR DEST_DIR``.
+"""Exercise copies of the notebooks for self-paced learners: ``python -m unioncam_lite.student SRC_DIR DEST_DIR``.
 
-Every code cell tagged ``solution`` keeps its ``def`` line and docstring; its body becomes
-``raise NotImplementedError("Exercise: <docstring's first line>")``. All other cells are
-copied unchanged, so the provided ``check_…`` cell right after tells the learner whether
-their function matches the library.
+The same generation as the graded course (:mod:`unioncam_lite.assignments`), without grading:
+every code cell tagged ``solution`` gets nbgrader's solution markers around its body, which
+nbgrader's own ``ClearSolutions`` then replaces, keeping the ``def`` line and docstring, with
+``raise NotImplementedError("Exercise: <docstring's first line>")``. All other cells are copied
+unchanged (the ``check`` cells without hidden tests, the "Think" answers still inside their
+``<details>``), so the check cell tells the learner at once whether the function is right.
 """
 from __future__ import annotations
 
@@ -12,22 +14,21 @@ import sys
 from pathlib import Path
 
 import nbformat
+from nbgrader.preprocessors import ClearSolutions
+
+from .assignments import _nbgrader, solution_function, mark_solution
 
 
 def blank_solution(source: str) -> str:
     """The function's signature and docstring, with a body that raises NotImplementedError."""
-    tree = ast.parse(source)
-    funcs = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
-    if len(funcs) != 1:
-        raise ValueError("a cell tagged 'solution' must define exactly one function")
-    func = funcs[0]
-    lines = source.splitlines()
-    doc = ast.get_docstring(func)
-    first_body = func.body[1] if doc is not None and len(func.body) > 1 else func.body[0]
-    keep = lines[:first_body.lineno - 1] if doc is not None else lines[:func.body[0].lineno - 1]
-    indent = " " * func.body[0].col_offset
-    message = (doc or func.name).strip().splitlines()[0].replace('"', "'")
-    return "\n".join(keep + [f'{indent}# your code here', f'{indent}raise NotImplementedError("Exercise: {message}")'])
+    func = solution_function(source)
+    message = (ast.get_docstring(func) or func.name).strip().splitlines()[0].replace("\\", "/").replace('"', "'")
+    cell = nbformat.v4.new_code_cell(mark_solution(source), metadata={"nbgrader": _nbgrader(func.name, solution=True)})
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = nbformat.v4.new_notebook(cells=[cell], metadata={"kernelspec": kernel})
+    stub = f'# your code here\nraise NotImplementedError("Exercise: {message}")'
+    nb, _ = ClearSolutions(code_stub={"python": stub}).preprocess(nb, {})
+    return nb.cells[0].source
 
 
 def make_student_copies(src: Path, dest: Path) -> list[Path]:

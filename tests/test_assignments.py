@@ -1,0 +1,343 @@
+"""The nbgrader course made from the notebooks, end to end with real nbgrader.
+
+Everything happens in a temporary directory: the course, nbgrader's sqlite gradebook, the
+exchange, and Jupyter's config/data/runtime folders (environment variables), so nothing outside
+it is read for configuration or written.
+"""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from unioncam_lite import assignments
+from unioncam_lite.assignments import check_calls, make_assignment, mark_solution, solution_function, split_think
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+SEED = 20240607
+
+
+def _has_exercise(path):
+    return any({"solution", "think"} & set(c.metadata.get("tags", [])) for c in nbformat.read(path, 4).cells)
+
+
+ASSIGNMENTS = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb") if _has_exercise(p))
+GRADED = ["01_gradients", "02_denoising"]   # the two lightest notebooks with exercises are autograded
+
+
+# ------------------------------------------------------------------ generation, no kernels
+
+def test_mark_solution_wraps_the_body_after_the_docstring():
+    src = 'def f(a, b):\n    """Add."""\n    # the sum\n    s = a + b\n    return s\nprint(f(1, 2))'
+    assert mark_solution(src) == ('def f(a, b):\n    """Add."""\n    ### BEGIN SOLUTION\n    # the sum\n'
+                                  '    s = a + b\n    return s\n    ### END SOLUTION\nprint(f(1, 2))')
+
+
+def test_mark_solution_without_docstring_and_long_signature():
+    src = "def g(a,\n      b=2) -> int:\n    return a + b"
+    assert mark_solution(src) == ("def g(a,\n      b=2) -> int:\n    ### BEGIN SOLUTION\n    return a + b\n"
+                                  "    ### END SOLUTION")
+
+
+@pytest.mark.parametrize("src,message", [("x = 1", "exactly one function"),
+                                         ("def f():\n  pass\ndef g():\n  pass", "exactly one function"),
+                                         ("def f(:", "not valid Python"),
+                                         ('def f():\n    """Only a docstring."""', "no code after its docstring")])
+def test_mark_solution_rejects_cells_it_cannot_mark(src, message):
+    with pytest.raises(ValueError, match=message):
+        mark_solution(src)
+
+
+def test_check_calls():
+    src = "from unioncam_lite.exercises import check_union\n\nassert check_union(my_union)"
+    assert check_calls(src) == [("check_union", "my_union")]
+    with pytest.raises(ValueError, match="no `check_"):
+        check_calls("assert 1 + 1 == 2")
+    with pytest.raises(ValueError, match="check_nothing"):
+        check_calls("assert check_nothing(f)")
+
+
+def test_split_think():
+    q, a = split_think("**Think.** Why?\n\n<details><summary>Answer</summary>\n\nBecause.\n</details>\n")
+    assert (q, a) == ("**Think.** Why?", "Because.")
+    assert split_think("Why, with no answer given?") == ("Why, with no answer given?", "")
+
+
+def synthetic_notebook():
+    """Every kind of cell the generator handles, including 'think' cells (with and without answer)."""
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    tagged = lambda cell, tag: (cell.metadata.__setitem__("tags", [tag]), cell)[1]  # noqa: E731
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# A synthetic lesson"),
+        nbformat.v4.new_code_cell("import torch\nimport unioncam_lite as ucl"),
+        tagged(nbformat.v4.new_code_cell(
+            'def my_union(L_den, L_reg, beta_den, beta_reg):\n    """Eq. 6."""\n'
+            "    return ucl.normalize_maps(beta_den[:, None, None] * L_den + beta_reg[:, None, None] * L_reg)"),
+            "solution"),
+        tagged(nbformat.v4.new_code_cell("from unioncam_lite.exercises import check_union\n\n"
+                                         "assert check_union(my_union)"), "check"),
+        tagged(nbformat.v4.new_markdown_cell("**Think.** Why can β be negative?\n\n<details><summary>Answer"
+                                             "</summary>\n\nThe masked image can score below black.\n</details>"),
+               "think"),
+        tagged(nbformat.v4.new_markdown_cell("**Think.** What would you measure next?"), "think"),
+        nbformat.v4.new_code_cell("print('the end')"),
+    ]
+    return nb
+
+
+def test_synthetic_notebook_becomes_an_nbgrader_source():
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    out = make_assignment(synthetic_notebook(), seed=7, points=3, think_points=2)
+    MetadataValidator().validate_nb(out)       # nbgrader's own schema check
+    meta = [c.metadata.get("nbgrader") for c in out.cells]
+    assert [m and m["grade_id"] for m in meta] == [
+        None, None, "my_union", "test_my_union", "think_1", "think_1_answer", "think_2", "think_2_answer", None]
+    solution, test = out.cells[2], out.cells[3]
+    assert meta[2]["solution"] and not meta[2]["grade"] and "### BEGIN SOLUTION" in solution.source
+    assert meta[3] == {"grade": True, "grade_id": "test_my_union", "locked": True, "points": 3, "schema_version": 3,
+                       "solution": False, "task": False}
+    assert test.source.endswith("assert check_union(my_union)\n### BEGIN HIDDEN TESTS\n"
+                                "assert check_union(my_union, seed=7)\n### END HIDDEN TESTS")
+    question, answer = out.cells[4], out.cells[5]
+    assert question.source == "**Think.** Why can β be negative?" and meta[4]["locked"] and not meta[4]["grade"]
+    assert answer.cell_type == "markdown" and answer.source == "The masked image can score below black."
+    assert meta[5]["solution"] and meta[5]["grade"] and meta[5]["points"] == 2
+    assert out.cells[7].source == "(the notebook gives no reference answer)"
+    nb_without = synthetic_notebook()
+    nb_without.cells = [c for c in nb_without.cells if not c.metadata.get("tags")]
+    assert make_assignment(nb_without, seed=7) is None
+
+
+def test_cli_errors_write_nothing(tmp_path, capsys):
+    assert assignments.main([str(tmp_path / "none"), str(tmp_path / "course")]) == 2
+    assert "error: no notebooks" in capsys.readouterr().err
+    bad = synthetic_notebook()
+    bad.cells[2].source = "x = 1"            # a 'solution' cell without a function
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(synthetic_notebook(), tmp_path / "nbs" / "a_good.ipynb")
+    nbformat.write(bad, tmp_path / "nbs" / "b_bad.ipynb")
+    assert assignments.main([str(tmp_path / "nbs"), str(tmp_path / "course")]) == 2
+    assert "error: b_bad.ipynb: a cell tagged 'solution' must define exactly one function" in capsys.readouterr().err
+    assert not (tmp_path / "course").exists()  # a_good was converted but nothing was written
+    assert assignments.main([str(NOTEBOOKS), str(tmp_path / "c"), "--points", "0"]) == 2
+
+
+def test_course_from_the_committed_notebooks(tmp_path, capsys):
+    assert assignments.main([str(NOTEBOOKS), str(tmp_path / "course"), "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(ASSIGNMENTS)} assignments" in out and "seed 5" in out
+    assert len(ASSIGNMENTS) >= 5 and {"01_gradients", "05_selection"} <= set(ASSIGNMENTS)
+    for name in ASSIGNMENTS:
+        nb = nbformat.read(tmp_path / "course" / "source" / name / f"{name}.ipynb", 4)
+        roles = [c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata]
+        solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+        tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+        assert solutions and len(tests) >= len(solutions), name
+        for test in tests:
+            assert "### BEGIN HIDDEN TESTS" in test.source and ", seed=5)" in test.source
+            assert test.metadata.nbgrader["locked"] and test.metadata.nbgrader["points"] == 2
+        for solution in solutions:   # every exercise function is checked by some test cell
+            name_ = solution.source.split("(")[0].removeprefix("def ").strip()
+            assert any(f"({name_}" in t.source for t in tests), name_
+        assert len({r["grade_id"] for r in roles}) == len(roles)
+    # the config is written once and then left alone; source/ is regenerated
+    config = tmp_path / "course" / "nbgrader_config.py"
+    assert f"c.Exchange.root = '{tmp_path / 'course' / 'exchange'}'" in config.read_text()
+    config.write_text(config.read_text() + "# edited by the instructor\n")
+    assert assignments.main([str(NOTEBOOKS), str(tmp_path / "course"), "--seed", "6"]) == 0
+    assert "kept the existing one" in capsys.readouterr().out
+    assert config.read_text().endswith("# edited by the instructor\n")
+    assert ", seed=6)" in (tmp_path / "course" / "source" / "01_gradients" / "01_gradients.ipynb").read_text()
+
+
+# ------------------------------------------------------------------ real nbgrader
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    """Environment for nbgrader and kernels that reads and writes nothing outside a temp dir."""
+    root = tmp_path_factory.mktemp("nbgrader")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")  # alembic
+        mp.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                         ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython")]:
+            (root / "jupyter" / sub).mkdir(parents=True)
+            mp.setenv(var, str(root / "jupyter" / sub))
+        # one BLAS/OpenMP thread per kernel: on a busy machine, threads waiting for each other at every
+        # parallel region made the notebooks several times slower than one thread (measured)
+        mp.setenv("OMP_NUM_THREADS", "1")
+        mp.delenv("JUPYTER_PATH", raising=False)
+        mp.delenv("JUPYTER_CONFIG_PATH", raising=False)
+        yield root
+
+
+def nbgrader(course, *args):
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def course(sandbox):
+    """The course generated by the command line, with every assignment generated by nbgrader."""
+    start = time.perf_counter()
+    course = sandbox / "course"
+    subprocess.run([sys.executable, "-m", "unioncam_lite.assignments", str(NOTEBOOKS), str(course),
+                    "--seed", str(SEED)], check=True, capture_output=True)
+    nbgrader(course, "generate_assignment", "*")   # all of them, in one process
+    assert sorted(p.name for p in (course / "release").iterdir()) == ASSIGNMENTS
+    print(f"course and {len(ASSIGNMENTS)} releases generated in {time.perf_counter() - start:.1f} s")
+    return course
+
+
+def released(course, name):
+    return nbformat.read(course / "release" / name / f"{name}.ipynb", 4)
+
+
+def sourced(course, name):
+    return nbformat.read(course / "source" / name / f"{name}.ipynb", 4)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_hides_solutions_and_hidden_tests(course, name):
+    text = (course / "release" / name / f"{name}.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and f"seed={SEED}" not in text
+    for src, rel in zip(sourced(course, name).cells, released(course, name).cells):
+        if src.metadata.get("nbgrader", {}).get("solution") and src.cell_type == "code":
+            assert rel.source.endswith("raise NotImplementedError()")
+            assert rel.source.splitlines()[0] == src.source.splitlines()[0]      # the def line stays
+        elif src.metadata.get("nbgrader", {}).get("solution"):
+            assert rel.source == "YOUR ANSWER HERE"
+
+
+@pytest.mark.parametrize("name", [a for a in ASSIGNMENTS if a not in GRADED])
+def test_released_notebook_runs_until_its_first_exercise(course, name):
+    """(The autograded ones, run in full with the right answers, are checked in test_autograde_and_feedback.)"""
+    from nbclient import NotebookClient
+
+    nb = released(course, name)
+    first = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution"))
+    nb.cells = nb.cells[:first + 1]   # the exercise cell itself only defines the (unsolved) function
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(course / "release" / name)}}).execute()
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+
+
+def _fill(nb, sources):
+    """A submission: the released notebook with the given sources in its solution cells."""
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in sources:
+            cell.source = sources[grade_id]
+    return nb
+
+
+def _exercises(course, name):
+    """Per check cell: (checker name, grade id of the check, grade id of the solution it checks)."""
+    nb = sourced(course, name)
+    solutions = {solution_function(c.source).name: c.metadata.nbgrader["grade_id"]
+                 for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    out = []
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code":
+            func, learner = check_calls(c.source)[0]
+            out.append((func, c.metadata.nbgrader["grade_id"], solutions[learner]))
+    return out
+
+
+def test_autograde_and_feedback(course):
+    """A right submission gets full marks; a wrong one (one exercise wrong, one blank) the exact partial
+    score, and its feedback says what is wrong."""
+    from nbgrader.api import Gradebook
+
+    start = time.perf_counter()
+    points = {}   # (student, check grade id) -> expected score
+    for name in GRADED:
+        src = sourced(course, name)
+        reference = {c.metadata.nbgrader["grade_id"]: "\n".join(line for line in c.source.splitlines()
+                                                                  if "### " not in line)
+                     for c in src.cells if c.metadata.get("nbgrader", {}).get("solution")}
+        wrong = {}
+        for checker, test_id, solution_id in _exercises(course, name):
+            points["alice", test_id] = 2
+            if checker == "check_gradcam_weights":     # wrong: a sum instead of the mean
+                wrong[solution_id] = reference[solution_id].replace(".mean(", ".sum(")
+                assert wrong[solution_id] != reference[solution_id]
+                points["bob", test_id] = 0
+            elif checker == "check_denoised_cam":      # left blank (the released stub)
+                wrong[solution_id] = None
+                points["bob", test_id] = 0
+            else:
+                points["bob", test_id] = 2
+        bob = {k: v for k, v in reference.items() if k not in wrong} | {k: v for k, v in wrong.items() if v}
+        for student, sources in [("alice", reference), ("bob", bob)]:
+            target = course / "submitted" / student / name
+            target.mkdir(parents=True)
+            nbformat.write(_fill(released(course, name), sources), target / f"{name}.ipynb")
+    expected = {s: sum(v for (who, _), v in points.items() if who == s) for s in ("alice", "bob")}
+    assert expected["bob"] == expected["alice"] - 4 > 0, points       # one wrong, one blank, the rest right
+
+    nbgrader(course, "autograde", "*")     # every submitted assignment
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "unioncam-lite") as gb:
+        for name in GRADED:
+            for checker, test_id, _ in _exercises(course, name):
+                for student in ("alice", "bob"):
+                    grade = gb.find_grade(test_id, name, name, student)
+                    expected_score = (points[student, test_id], 2)
+                    assert (grade.auto_score, grade.max_score) == expected_score, (name, student, test_id)
+        total = {s: sum(gb.find_submission(n, s).score for n in GRADED) for s in ("alice", "bob")}
+    assert total == expected
+
+    for name in GRADED:   # the released notebook with the right answers runs top to bottom without error
+        nb = nbformat.read(course / "autograded" / "alice" / name / f"{name}.ipynb", 4)
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        assert not errors, (name, errors)
+    autograded = (course / "autograded" / "alice" / "02_denoising" / "02_denoising.ipynb").read_text()
+    assert "hidden: real gradients" in autograded and "calls the library" not in autograded  # hidden tests ran
+
+    nbgrader(course, "generate_feedback", "*")
+    feedback = {n: (course / "feedback" / "bob" / n / f"{n}.html").read_text() for n in GRADED}
+    assert "you summed the gradients over the positions" in feedback["01_gradients"]   # the checker's hint
+    assert "not implemented yet" in feedback["02_denoising"]
+    print(f"autograde + feedback of {2 * len(GRADED)} submissions: {time.perf_counter() - start:.1f} s")
+
+
+def test_think_answers_and_library_calls_through_nbgrader(sandbox):
+    """The synthetic notebook through real nbgrader: Think questions become manually graded answers
+    (the reference not released), and an answer calling the library function gets no points."""
+    from nbgrader.api import Gradebook
+
+    (sandbox / "synthetic").mkdir()
+    nbformat.write(synthetic_notebook(), sandbox / "synthetic" / "lesson.ipynb")
+    course = sandbox / "synthetic-course"
+    assert assignments.main([str(sandbox / "synthetic"), str(course), "--seed", "3"]) == 0
+    nbgrader(course, "generate_assignment", "lesson")
+    release = released(course, "lesson")
+    sources = [c.source for c in release.cells]
+    assert "**Think.** Why can β be negative?" in sources and sources.count("YOUR ANSWER HERE") == 2
+    assert not any("score below black" in s or "HIDDEN" in s for s in sources)
+
+    answers = {"my_union": "def my_union(L_den, L_reg, beta_den, beta_reg):\n"
+                           "    return ucl.union(L_den, L_reg, beta_den, beta_reg)",
+               "think_1_answer": "Because β is a difference of two probabilities."}   # think_2 left blank
+    (course / "submitted" / "carol" / "lesson").mkdir(parents=True)
+    nbformat.write(_fill(released(course, "lesson"), answers),
+                   course / "submitted" / "carol" / "lesson" / "lesson.ipynb")
+    nbgrader(course, "autograde", "lesson")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "unioncam-lite") as gb:
+        test = gb.find_grade("test_my_union", "lesson", "lesson", "carol")
+        answered = gb.find_grade("think_1_answer", "lesson", "lesson", "carol")
+        blank = gb.find_grade("think_2_answer", "lesson", "lesson", "carol")
+        assert (test.auto_score, test.max_score) == (0, 2)
+        assert answered.auto_score is None and answered.needs_manual_grade and answered.max_score == 1
+        assert blank.auto_score == 0 and not blank.needs_manual_grade
+    graded = (course / "autograded" / "carol" / "lesson" / "lesson.ipynb").read_text()
+    assert "calls the library's `union`" in graded

@@ -1,0 +1,274 @@
+"""The exercise checkers: right answers pass, each common mistake gets its hint, nothing raises,
+answers fitted to the visible cases or calling the library fail the hidden (seeded) cases."""
+import numpy as np
+import pytest
+import torch
+
+import unioncam_lite as ucl
+from unioncam_lite import exercises as ex
+
+
+# the notebooks' reference answers, written without the library functions they exercise
+def gradcam_weights(W):
+    return W.mean(dim=(2, 3))
+
+
+def my_denoise(W, theta):
+    flat = W.flatten(2)
+    threshold = torch.quantile(flat, theta / 100, dim=-1, keepdim=True)
+    return torch.where(flat < threshold, torch.zeros_like(flat), flat).view_as(W)
+
+
+# Eq. 2 of the paper has no outer ReLU; follow the library whether or not it applies one
+OUTER_RELU = bool((ucl.denoised_cam(-torch.ones(1, 1, 1, 1), torch.ones(1, 1, 1, 1)) == 0).all())
+
+
+def my_denoised_cam(A, W_den):
+    positive = torch.relu(W_den)
+    total = positive.sum(dim=(2, 3), keepdim=True)
+    alpha = torch.where(W_den > 0, 1 / total.clamp_min(1e-30), torch.zeros_like(W_den))
+    L = (alpha * positive * A).sum(dim=1)
+    return torch.relu(L) if OUTER_RELU else L
+
+
+def score_weights(scores, black):
+    return torch.softmax(scores - black[:, None], dim=1)
+
+
+def my_union(L_den, L_reg, beta_den, beta_reg):
+    return ucl.normalize_maps(beta_den[:, None, None] * L_den + beta_reg[:, None, None] * L_reg)
+
+
+def my_select(L_fused, L_reg, beta_fused, beta_reg):
+    wins = beta_fused > beta_reg
+    return torch.where(wins[:, None, None], L_fused, L_reg), ["fused" if w else "region" for w in wins.tolist()]
+
+
+RIGHT = [(ex.check_gradcam_weights, gradcam_weights), (ex.check_denoise, my_denoise),
+         (ex.check_denoised_cam, my_denoised_cam), (ex.check_score_weights, score_weights),
+         (ex.check_union, my_union), (ex.check_select, my_select)]
+
+
+def run(check, fn, capsys, **kwargs):
+    ok = check(fn, **kwargs)
+    return ok, capsys.readouterr()
+
+
+@pytest.mark.parametrize("seed", [None, 0, 271828])
+@pytest.mark.parametrize("check,fn", RIGHT, ids=[c.__name__ for c, _ in RIGHT])
+def test_right_answers_pass_visible_and_hidden_cases(check, fn, seed, capsys):
+    ok, out = run(check, fn, capsys, seed=seed)
+    assert ok, out.out
+    assert "✗" not in out.out and out.out.rstrip().splitlines()[-1].startswith("PASS: ")
+    assert out.err == ""
+    if seed is not None:
+        assert "hidden: real" in out.out   # the shapes CNN's tensors were used
+
+
+def test_notebook_reference_answers_pass_with_real_tensors(lite0, chelsea, capsys):
+    model, spec = lite0
+    _, x = chelsea
+    cap = ucl.capture(model, x, "features.block15")
+    assert ex.check_gradcam_weights(gradcam_weights, W_real=cap.gradients)
+    assert ex.check_denoise(my_denoise, W_real=cap.gradients)
+    assert ex.check_denoised_cam(my_denoised_cam, cap.activations, cap.gradients)
+    assert "real" in capsys.readouterr().out
+
+
+def test_hint_sum_instead_of_mean(capsys):
+    ok, out = run(ex.check_gradcam_weights, lambda W: W.sum(dim=(2, 3)), capsys)
+    assert not ok
+    assert "h·w = 9 times too large" in out.out and "h·w = 49 times too large" in out.out   # 3x3 and 7x7 cases
+    assert "mean" in out.out
+
+
+def _numpy_percentile_denoise(method):
+    def denoise(W, theta):
+        w = W.numpy()
+        t = np.percentile(w, theta, axis=(2, 3), keepdims=True, method=method)
+        return torch.from_numpy(np.where(w < t, 0, w))
+    return denoise
+
+
+def _sorted_nearest_rank(W, theta):      # "sort and index": the classic nearest-rank percentile
+    flat = W.flatten(2)
+    n = flat.shape[-1]
+    k = max(int(np.ceil(theta / 100 * n)), 1)
+    t = flat.sort(dim=-1).values[..., k - 1:k]
+    return torch.where(flat < t, torch.zeros_like(flat), flat).view_as(W)
+
+
+@pytest.mark.parametrize("wrong", [_numpy_percentile_denoise("lower"), _numpy_percentile_denoise("nearest"),
+                                   _numpy_percentile_denoise("inverted_cdf"), _sorted_nearest_rank],
+                         ids=["np lower", "np nearest", "np inverted_cdf", "sort+index"])
+def test_hint_nearest_rank_percentile(wrong, capsys):
+    ok, out = run(ex.check_denoise, wrong, capsys)
+    assert not ok
+    assert "nearest-rank percentile" in out.out and "linear interpolation" in out.out
+    assert "np.percentile" in out.out and "torch.quantile" in out.out
+
+
+def test_numpy_linear_percentile_is_right(capsys):
+    ok, out = run(ex.check_denoise, _numpy_percentile_denoise("linear"), capsys)
+    assert ok, out.out
+
+
+def test_hint_greater_or_equal_in_eq8(capsys):
+    def select_ge(L_fused, L_reg, beta_fused, beta_reg):
+        wins = beta_fused >= beta_reg
+        return torch.where(wins[:, None, None], L_fused, L_reg), ["fused" if w else "region" for w in wins.tolist()]
+
+    for seed in (None, 5):
+        ok, out = run(ex.check_select, select_ge, capsys, seed=seed)
+        assert not ok
+        assert "tie" in out.out and "use >, not >=" in out.out
+
+
+@pytest.mark.parametrize("check,wrong,hint", [
+    (ex.check_denoise, lambda W, t: torch.where(W <= torch.quantile(W.flatten(2), t / 100, dim=-1)[..., None, None],
+                                                torch.zeros_like(W), W), "equal to the threshold"),
+    (ex.check_denoise, lambda W, t: torch.where(W < torch.quantile(W.flatten(), t / 100), torch.zeros_like(W), W),
+     "per image and channel"),
+    (ex.check_denoised_cam, lambda A, W: (torch.relu(W) * A).sum(1), "you left out α"),
+    (ex.check_denoised_cam, lambda A, W: (torch.relu(W) / torch.relu(W).sum((2, 3), keepdim=True) * A).sum(1),
+     "guard the division"),
+    (ex.check_score_weights, lambda s, b: torch.exp(s - b[:, None]) / torch.exp(s - b[:, None]).sum(1, keepdim=True),
+     "torch.softmax subtracts the maximum"),
+    (ex.check_score_weights, lambda s, b: torch.softmax(s - b[:, None], dim=0), "dim=1"),
+    (ex.check_union, lambda L1, L2, b1, b2: b1[:, None, None] * L1 + b2[:, None, None] * L2, "normalise each"),
+    (ex.check_union, lambda L1, L2, b1, b2: b1 * L1 + b2 * L2, "beta[:, None, None]"),
+    (ex.check_select, lambda L1, L2, b1, b2: my_select(L2, L1, b1, b2), "swapped"),
+], ids=["<= threshold", "global percentile", "no alpha", "alpha 0/0", "exp overflow", "softmax dim",
+        "not normalised", "broadcasting", "swapped"])
+def test_other_mistakes_get_hints(check, wrong, hint, capsys):
+    ok, out = run(check, wrong, capsys, seed=3 if check is ex.check_denoised_cam else None)
+    assert not ok
+    assert hint in out.out
+
+
+WRONG_SHAPES = [
+    (ex.check_gradcam_weights, lambda W: W.mean(dim=(2, 3), keepdim=True), "the values are right"),
+    (ex.check_denoise, lambda W, t: my_denoise(W, t).flatten(2), "shape"),
+    (ex.check_denoised_cam, lambda A, W: my_denoised_cam(A, W)[:, None], "shape"),
+    (ex.check_score_weights, lambda s, b: score_weights(s, b).T, "shape"),
+    (ex.check_union, lambda L1, L2, b1, b2: my_union(L1, L2, b1, b2)[0], "shape"),
+    (ex.check_select, lambda L1, L2, b1, b2: (my_select(L1, L2, b1, b2)[0][:, None], ["fused"] * 3), "shape"),
+    (ex.check_select, lambda L1, L2, b1, b2: my_select(L1, L2, b1, b2)[0], "expected a pair (cam, choices)"),
+    (ex.check_select, lambda L1, L2, b1, b2: (my_select(L1, L2, b1, b2)[0], 3), "choices should be a list"),
+    (ex.check_union, lambda *a: None, "forget `return`"),
+    (ex.check_union, lambda *a: "a map", "expected a tensor"),
+    (ex.check_union, lambda *a: 1 / 0, "ZeroDivisionError"),
+]
+
+
+@pytest.mark.parametrize("check,wrong,message", WRONG_SHAPES)
+def test_checkers_report_instead_of_raising(check, wrong, message, capsys):
+    ok, out = run(check, wrong, capsys)   # before: a (3, 1, 8, 8) map made check_select raise RuntimeError
+    assert ok is False
+    assert message in out.out and "FAIL: " in out.out and out.err == ""
+
+
+def test_not_implemented_and_not_a_function(capsys):
+    def stub(W):
+        raise NotImplementedError("Exercise: write it")
+
+    ok, out = run(ex.check_gradcam_weights, stub, capsys)
+    assert not ok and "not implemented yet" in out.out and out.out.count("✗") == 1   # said once, not per case
+    ok, out = run(ex.check_gradcam_weights, gradcam_weights(torch.ones(1, 2, 3, 3)), capsys)
+    assert not ok and "pass the function itself" in out.out
+
+
+def test_bad_real_tensors_are_reported_not_raised(capsys):
+    ok, out = run(ex.check_denoise, my_denoise, capsys, W_real=torch.ones(3))
+    assert not ok and "could not compute the expected result" in out.out
+
+
+def test_warnings_go_to_stdout_not_stderr(capsys):
+    import warnings
+
+    def noisy(W):
+        warnings.warn("careful")
+        return W.mean(dim=(2, 3))
+
+    ok, out = run(ex.check_gradcam_weights, noisy, capsys)
+    assert ok and "careful" in out.out and out.err == ""   # stderr would zero an nbgrader test cell
+
+
+def test_in_place_change_is_noted_and_inputs_protected(capsys):
+    def in_place(W, theta):
+        W[W < torch.quantile(W.flatten(2), theta / 100, dim=-1)[..., None, None]] = 0
+        return W
+
+    W = torch.randn(1, 3, 4, 4)
+    before = W.clone()
+    ok, out = run(ex.check_denoise, in_place, capsys, W_real=W)
+    assert ok and "changed its input #1 in place" in out.out
+    assert torch.equal(W, before)   # the checker passed copies
+
+
+LIBRARY_CALLS = [
+    (ex.check_denoise, lambda W, t: ucl.denoise_gradients(W, t), "`denoise_gradients`"),
+    (ex.check_denoised_cam, lambda A, W: ucl.denoised_cam(A, W), "`denoised_cam`"),
+    (ex.check_denoised_cam, lambda A, W: (ucl.pixel_alpha(W) * torch.relu(W) * A).sum(1), "`pixel_alpha`"),
+    (ex.check_union, lambda *a: ucl.union(*a), "`union`"),
+    (ex.check_select, lambda *a: ucl.select(*a), "`select`"),
+]
+
+
+@pytest.mark.parametrize("seed", [None, 11])
+@pytest.mark.parametrize("check,cheat,name", LIBRARY_CALLS)
+def test_answers_calling_the_library_function_fail(check, cheat, name, seed, capsys):
+    ok, out = run(check, cheat, capsys, seed=seed)
+    assert not ok and f"calls the library's {name}" in out.out
+
+
+def test_library_call_is_caught_under_any_alias(capsys):
+    from unioncam_lite.cams.unioncam import union as fuse  # bound before the check: monkeypatching would miss it
+    ok, out = run(ex.check_union, lambda *a: fuse(*a), capsys, seed=2)
+    assert not ok and "`union`" in out.out
+    # helpers are allowed: my_union calls ucl.normalize_maps
+    assert ex.check_union(my_union, seed=2)
+
+
+def _memorising(check, right, seed_for_visible=None):
+    """An answer fitted to the visible cases: it returns the right result for the inputs it saw
+    and something plausible otherwise."""
+    seen = []
+
+    def record(*args):
+        seen.append(tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
+        return right(*args)
+
+    check(record)
+
+    def same(a, b):
+        if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+            return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape \
+                and torch.equal(a, b)
+        return a == b
+
+    def fitted(*args):
+        for s in seen:
+            if all(same(a, b) for a, b in zip(args, s)):
+                return right(*args)
+        out = right(*args)
+        return (out[0] * 0.5, out[1]) if isinstance(out, tuple) else out * 0.5
+    return fitted
+
+
+@pytest.mark.parametrize("check,fn", RIGHT, ids=[c.__name__ for c, _ in RIGHT])
+def test_answers_fitted_to_the_visible_cases_fail_the_hidden_ones(check, fn, capsys):
+    fitted = _memorising(check, fn)
+    assert check(fitted)                       # passes everything it was fitted to
+    capsys.readouterr()
+    ok, out = run(check, fitted, capsys, seed=1234)
+    assert not ok and "hidden:" in out.out
+
+
+def test_hidden_cases_differ_by_seed():
+    shapes = []
+    for seed in (1, 2):
+        seen = []
+        ex.check_gradcam_weights(lambda W: seen.append(tuple(W.shape)) or W.mean(dim=(2, 3)), seed=seed)
+        shapes.append(seen)
+    assert shapes[0] != shapes[1]
