@@ -138,7 +138,8 @@ def test_course_from_the_committed_notebooks(tmp_path, capsys):
         roles = [c.metadata["nbgrader"] for c in nb.cells if "nbgrader" in c.metadata]
         solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
         tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
-        assert solutions and len(tests) >= len(solutions), name
+        thinks = [c for c in nb.cells if "think-answer" in c.metadata.get("tags", [])]
+        assert (solutions or thinks) and len(tests) >= len(solutions), name
         for test in tests:
             assert "### BEGIN HIDDEN TESTS" in test.source and ", seed=5)" in test.source
             assert test.metadata.nbgrader["locked"] and test.metadata.nbgrader["points"] == 2
