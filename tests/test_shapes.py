@@ -85,10 +85,10 @@ def _gradients_and_theta_effect(name: str):
 
 def test_flatten_head_gives_spatially_varying_gradients_and_theta_changes_the_denoised_map():
     relative_std, moved = _gradients_and_theta_effect("shapes_vgg")
-    assert (relative_std > 0.1).float().mean() > 0.9             # nearly every channel's gradient varies in space
-    # θ = 50 moves every image's L_den (measured: 0.017 to 0.26, mean 0.13, of the [0, 1] range); about half of
+    assert (relative_std > 0.1).float().mean() > 0.9   # measured: all; 1st percentile 0.49 (std / mean |W|)
+    # θ = 50 moves every image's L_den (measured: 0.018 to 0.26, mean 0.065, of the [0, 1] range); about half of
     # each channel's gradients are negative, so lower θs mostly zero what ReLU(W) in Eq. 2 ignores anyway
-    assert moved.min() > 0.005 and moved.mean() > 0.05
+    assert moved.min() > 0.005 and moved.mean() > 0.03
 
 
 def test_pooled_head_gives_constant_gradients_and_theta_does_nothing():
