@@ -30,17 +30,38 @@ DEFAULTS = {"shapes_cnn": dict(n_train=6000, epochs=6, flip=False),
             "shapes_vgg": dict(n_train=12000, epochs=5, flip=True, darken=0.5)}
 
 
+def augment(x: torch.Tensor, masks: torch.Tensor, generator: torch.Generator, *, flip: bool = False,
+            darken: float = 0.0) -> torch.Tensor:
+    """A training batch (N, 3, H, W), model-normalised, with its object masks (N, 1, H, W) bool.
+
+    ``flip``: mirror a random half left-right (every class is symmetric about the vertical axis,
+    so the label stays true). ``darken``: multiply that share of the batch, in pixel space, by a
+    random smooth map in [0, 1] (an 8×8 grid of uniform values, bilinearly upsampled and min-max
+    normalised) raised to 1 on the object's mask, so the background darkens and the object stays
+    lit: the kind of input every masking method and metric feeds the model (Score-CAM, UnionCAM's
+    β, Average Drop, insertion/deletion), with the label still true. No draws from ``generator``
+    when both are off.
+    """
+    if flip:
+        mirror = torch.rand(len(x), generator=generator)[:, None, None, None] < 0.5
+        x, masks = torch.where(mirror, x.flip(-1), x), torch.where(mirror, masks.flip(-1), masks)
+    if darken:
+        dark = torch.rand(len(x), generator=generator)[:, None, None, None] < darken
+        field = nn.functional.interpolate(torch.rand(len(x), 1, 8, 8, generator=generator), size=x.shape[-2:],
+                                          mode="bilinear", align_corners=False)
+        lo, hi = field.amin((2, 3), keepdim=True), field.amax((2, 3), keepdim=True)
+        field = torch.where(dark, torch.maximum((field - lo) / (hi - lo), masks.float()), torch.ones_like(field))
+        mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (MEAN, STD))
+        x = ((x * std + mean) * field - mean) / std
+    return x
+
+
 def train(n_train: int = 6000, n_test: int = 1000, epochs: int = 6, batch_size: int = 64, lr: float = 3e-3,
           seed: int = 0, log=print, model: str = "shapes_cnn", flip: bool = False,
           darken: float = 0.0) -> tuple[nn.Module, dict]:
     """Train ``model`` (a name in ``shapes.ARCHITECTURES``) from scratch; returns it (eval mode) and a record.
 
-    ``flip``: mirror a random half of each batch left-right (every class is symmetric about
-    the vertical axis, so the label stays true). ``darken``: the share of each batch multiplied,
-    in pixel space, by a random smooth map in [0, 1] (an 8×8 grid of uniform values, bilinearly
-    upsampled and min-max normalised) raised to 1 on the object's mask, so the object stays lit:
-    the kind of input every masking method and metric feeds the model (Score-CAM, UnionCAM's β,
-    Average Drop, insertion/deletion), with the label still true.
+    ``flip`` and ``darken``: the augmentations of :func:`augment`, drawn from the seeded generator.
     """
     torch.manual_seed(seed)
     images, labels, masks = generate(n_train, seed=seed)
@@ -51,7 +72,6 @@ def train(n_train: int = 6000, n_test: int = 1000, epochs: int = 6, batch_size: 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * -(-n_train // batch_size))
     losses = []
     g = torch.Generator().manual_seed(seed)
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (MEAN, STD))
     start = time.perf_counter()
     for epoch in range(epochs):
         model.train()
@@ -59,19 +79,7 @@ def train(n_train: int = 6000, n_test: int = 1000, epochs: int = 6, batch_size: 
         total = 0.0
         for s in range(0, n_train, batch_size):
             idx = order[s:s + batch_size]
-            xb, mb = x[idx], masks[idx]
-            if flip:
-                mirror = torch.rand(len(idx), generator=g)[:, None, None, None] < 0.5
-                xb, mb = torch.where(mirror, xb.flip(-1), xb), torch.where(mirror, mb.flip(-1), mb)
-            if darken:
-                dark = torch.rand(len(idx), generator=g) < darken
-                field = nn.functional.interpolate(torch.rand(len(idx), 1, 8, 8, generator=g), size=xb.shape[-2:],
-                                                  mode="bilinear", align_corners=False)
-                lo, hi = field.amin((2, 3), keepdim=True), field.amax((2, 3), keepdim=True)
-                field = torch.maximum((field - lo) / (hi - lo), mb.float())   # the object stays lit
-                field = torch.where(dark[:, None, None, None], field, torch.ones_like(field))
-                xb = (xb * std + mean) * field                   # to pixels, darken, back to the model's input
-                xb = (xb - mean) / std
+            xb = augment(x[idx], masks[idx], g, flip=flip, darken=darken)
             loss = nn.functional.cross_entropy(model(xb), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -85,7 +93,8 @@ def train(n_train: int = 6000, n_test: int = 1000, epochs: int = 6, batch_size: 
         pred = torch.cat([model(to_tensor(test_images[s:s + 256])).argmax(1) for s in range(0, n_test, 256)])
     accuracy = float((pred == torch.from_numpy(test_labels)).float().mean())
     record = dict(model=name, classes=CLASSES, seed=seed, test_seed=seed + 1, n_train=n_train, n_test=n_test,
-                  epochs=epochs, batch_size=batch_size, lr=lr, flip=flip, darken=darken, losses=losses, test_accuracy=accuracy,
+                  epochs=epochs, batch_size=batch_size, lr=lr, flip=flip, darken=darken, losses=losses,
+                  test_accuracy=accuracy,
                   parameters=sum(p.numel() for p in model.parameters()),
                   seconds=round(time.perf_counter() - start, 1), threads=torch.get_num_threads(),
                   torch=torch.__version__)
@@ -95,7 +104,8 @@ def train(n_train: int = 6000, n_test: int = 1000, epochs: int = 6, batch_size: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(DEFAULTS), default="shapes_cnn")
-    parser.add_argument("--out", type=Path, help="weights file (default data/MODEL.pt); the record goes beside it (.json)")
+    parser.add_argument("--out", type=Path,
+                        help="weights file (default data/MODEL.pt); the record goes beside it (.json)")
     parser.add_argument("--n-train", type=int, help="training images (default: the model's, see DEFAULTS)")
     parser.add_argument("--epochs", type=int, help="epochs (default: the model's)")
     parser.add_argument("--seed", type=int, default=0)
