@@ -2,6 +2,11 @@
 
     python benchmarks/theta_ablation.py --model shapes_vgg --num-images 500 --seed 1000 \\
         --out outputs/theta_shapes_vgg.md
+    python benchmarks/theta_ablation.py --model shapes_cnn --num-images 500 --seed 1000 \\
+        --out outputs/theta_shapes_cnn.md
+
+(Measured with 1 thread on 2 loaded shared cores: shapes_vgg 580 s, shapes_cnn 96–348 s. The θ = 10
+row reproduces the UnionCAM row of ``python -m unioncam_lite evaluate`` on the same images.)
 
 For each θ (default 0, 5, 10, 25, 50, 75, 90) UnionCAM explains every image's predicted class;
 the θ-free part (capture, region map L_reg, β_reg, the black image's score) is computed once per

@@ -7,7 +7,7 @@ import torch
 from unioncam_lite import capture, denoise_gradients, denoised_cam, gradcam, load_model, normalize_maps
 from unioncam_lite.images import DATA_DIR
 from unioncam_lite.shapes import CLASSES, generate, to_tensor
-from unioncam_lite.train_shapes import train
+from unioncam_lite.train_shapes import augment, train
 
 
 def test_generation_is_deterministic_and_masks_are_the_objects():
@@ -48,8 +48,8 @@ def test_committed_model_is_accurate_on_fresh_images_and_looks_at_the_object():
 # ----------------------------------------------------------------------------- shapes_vgg: where θ acts
 
 def test_training_is_deterministic_and_trains_either_head():
-    runs = [train(n_train=96, n_test=16, epochs=1, batch_size=32, model="shapes_vgg", flip=True, log=lambda *_: None)
-            for _ in range(2)]
+    runs = [train(n_train=96, n_test=16, epochs=1, batch_size=32, model="shapes_vgg", flip=True, darken=0.5,
+                  log=lambda *_: None) for _ in range(2)]
     (a, rec_a), (b, rec_b) = runs
     assert type(a).__name__ == "ShapesVGG" and rec_a["losses"] == rec_b["losses"]
     assert all(torch.equal(u, v) for u, v in zip(a.state_dict().values(), b.state_dict().values()))
@@ -85,13 +85,30 @@ def _gradients_and_theta_effect(name: str):
 
 def test_flatten_head_gives_spatially_varying_gradients_and_theta_changes_the_denoised_map():
     relative_std, moved = _gradients_and_theta_effect("shapes_vgg")
-    assert (relative_std > 0.1).float().mean() > 0.9             # nearly every channel's gradient varies in space
-    # θ = 50 moves every image's L_den (measured: 0.017 to 0.26, mean 0.13, of the [0, 1] range); about half of
+    assert (relative_std > 0.1).float().mean() > 0.9   # measured: all; 1st percentile 0.49 (std / mean |W|)
+    # θ = 50 moves every image's L_den (measured: 0.018 to 0.26, mean 0.065, of the [0, 1] range); about half of
     # each channel's gradients are negative, so lower θs mostly zero what ReLU(W) in Eq. 2 ignores anyway
-    assert moved.min() > 0.005 and moved.mean() > 0.05
+    assert moved.min() > 0.005 and moved.mean() > 0.03
 
 
 def test_pooled_head_gives_constant_gradients_and_theta_does_nothing():
     relative_std, moved = _gradients_and_theta_effect("shapes_cnn")
     assert relative_std.max() == 0                                 # global average pool: W_k is one number per channel
     assert moved.max() == 0                                        # so Eq. 1 zeroes nothing, for any θ
+
+
+def test_augment_mirrors_the_mask_with_the_image_and_keeps_the_object_lit():
+    images, _, masks = generate(16, seed=7)
+    x, m = to_tensor(images), torch.from_numpy(masks)[:, None]
+    assert torch.equal(augment(x, m, torch.Generator().manual_seed(0)), x)          # both off: unchanged
+    g = torch.Generator().manual_seed(1)
+    out = augment(x, m, g, flip=True, darken=1.0)
+    mirror = torch.rand(16, generator=torch.Generator().manual_seed(1)) < 0.5        # the same first draw
+    assert 0 < mirror.sum() < 16
+    ref, ref_m = torch.where(mirror[:, None, None, None], x.flip(-1), x), torch.where(mirror[:, None, None, None],
+                                                                                      m.flip(-1), m)
+    on = ref_m.expand_as(x)
+    assert torch.allclose(out[on], ref[on], atol=1e-5)                                 # the object is untouched
+    pixels = lambda t: t * 0.25 + 0.5
+    assert (pixels(out) <= pixels(ref) + 1e-5).all()                                   # the rest only darkens
+    assert (pixels(out)[~on] < 0.5 * pixels(ref)[~on]).float().mean() > 0.2            # and visibly so
