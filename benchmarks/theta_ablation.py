@@ -62,8 +62,9 @@ def ablate(model, spec, items, thetas=THETAS, *, chunk: int = 32, steps: int = 5
     rows, start = [], time.perf_counter()
     for s in range(0, len(items), chunk):
         batch = items[s:s + chunk]
-        x = torch.cat([it.x for it in batch])
-        masks = torch.stack([it.mask for it in batch])
+        loaded = [it.load() for it in batch]
+        x = torch.cat([t for t, _ in loaded])
+        masks = torch.stack([m for _, m in loaded])
         with torch.no_grad():
             c = model(x).argmax(1)
         reference, seen = None, []  # seen: (cam, metrics) of earlier θs, for identical maps
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)  # fail before the work, not after
     model, spec = load_model(args.model, "cpu")
     start = time.perf_counter()
-    df = ablate(model, spec, shapes_items(args.num_images, args.seed), thetas, steps=args.steps,
+    df = ablate(model, spec, shapes_items(args.num_images, args.seed, spec), thetas, steps=args.steps,
                 log=lambda msg: print(msg, file=sys.stderr, flush=True))
     seconds = time.perf_counter() - start
     title = (f"UnionCAM θ ablation, {spec.name} at {spec.target_layer}, {args.num_images} generated shapes images "
