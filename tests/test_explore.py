@@ -2,6 +2,7 @@
 import base64
 import io
 import threading
+import time
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -134,7 +135,6 @@ def test_app_callbacks(tiny_explorer):
     assert app.image.value == "mine.png" and "mine.png" in app.figure._suptitle.get_text()
     assert app.status.value == "" and app.upload.value == () and app.error is None
     assert not any(w.disabled for w in app.controls if w is not app.theta) and not app.busy
-    app.close()
 
 
 def test_app_busy_state_and_stale_requests_dropped(tiny_explorer, monkeypatch):
@@ -171,7 +171,6 @@ def test_app_busy_state_and_stale_requests_dropped(tiny_explorer, monkeypatch):
     assert app.klass.value == explorer.top_classes("chelsea")[0][0]
     assert not app.busy and app.theta.disabled and not app.image.disabled and "ucl-stale" not in app.out._dom_classes
     assert plt.get_fignums() == figures_before                           # the worker never draws through pyplot
-    app.close()
 
 
 def test_app_worker_errors_are_shown_not_lost(tiny_explorer, monkeypatch):
@@ -186,4 +185,14 @@ def test_app_worker_errors_are_shown_not_lost(tiny_explorer, monkeypatch):
     app.wait(30)
     assert app.status.value == "error: RuntimeError: out of memory" and isinstance(app.error, RuntimeError)
     assert not app.busy and not app.method.disabled                      # the controls work again
-    app.close()
+
+
+def test_apps_of_one_explorer_share_one_worker_and_its_lock(tiny_explorer):
+    pytest.importorskip("ipywidgets")
+    first, second = ExplorerApp(tiny_explorer, image="coffee", method="gradcam"), ExplorerApp(tiny_explorer)
+    assert first._worker is second._worker is tiny_explorer.worker()          # one thread runs the model
+    with tiny_explorer.lock:                                                  # e.g. a notebook cell computing
+        first.method.value = "layercam"
+        time.sleep(0.3)
+        assert first.busy and first.figure.axes[1].get_title() == "Grad-CAM"  # the worker waits for the lock
+    assert first.wait(30).axes[1].get_title() == "LayerCAM" and not first.busy

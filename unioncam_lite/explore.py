@@ -56,12 +56,25 @@ def upload_items(value) -> list[tuple[str, bytes]]:
     return [(item["name"], bytes(item["content"])) for item in value or ()]
 
 
+def _locked(method):
+    """Run ``method`` holding its object's ``lock``."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 class Explorer:
     """Images, classes, methods and θ for one model; ``draw`` makes the figure the widgets show."""
 
     def __init__(self, model: torch.nn.Module, spec: ModelSpec, layers: tuple[str, ...] | None = None,
                  top_k: int = 5):
         self.model, self.spec, self.top_k = model, spec, top_k
+        # every method that runs the model or touches the caches holds this lock: the hooks that
+        # capture activations belong to one call at a time, whichever thread it comes from
+        self.lock = threading.RLock()
+        self._worker: ThreadPoolExecutor | None = None
         self.device = next(model.parameters()).device
         self.layers = tuple(layers or (spec.target_layer,))
         for layer in self.layers:
@@ -73,7 +86,15 @@ class Explorer:
             self.add_image(name, path)
         self._union = {layer: UnionCAM(model, layer, mean=spec.mean, std=spec.std) for layer in self.layers}
 
+    def worker(self) -> ThreadPoolExecutor:
+        """The one thread on which every :class:`ExplorerApp` of this explorer computes (made on first use)."""
+        with self.lock:
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="Explorer")
+            return self._worker
+
     # ------------------------------------------------------------------ images
+    @_locked
     def add_image(self, name: str, source) -> str:
         """Add (or replace) an image from a path, a sample name, a PIL image or uploaded bytes."""
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -90,6 +111,7 @@ class Explorer:
         return self.images[name]
 
     # ------------------------------------------------------------------ classes
+    @_locked
     def probabilities(self, name: str) -> torch.Tensor:
         """Softmax probabilities (C,) of the unmasked image (one forward pass, then cached)."""
         if name not in self._probs:
@@ -127,6 +149,7 @@ class Explorer:
         return self.spec.class_index(text)
 
     # ------------------------------------------------------------------ maps
+    @_locked
     def cam(self, name: str, class_idx: int | None, method: str, theta: float = 10.0,
             layer: str | None = None) -> tuple[torch.Tensor, UnionResult | None]:
         """The (H, W) map of one method in [0, 1]; for UnionCAM also its full result, else None."""
@@ -149,6 +172,7 @@ class Explorer:
                                               mean=self.spec.mean, std=self.spec.std)[0]
         return self._maps[key], None
 
+    @_locked
     def draw(self, name: str, class_idx: int | None = None, theta: float = 10.0, method: str = "unioncam",
              layer: str | None = None, pyplot: bool = True):
         """The figure: the image and the method's map; for UnionCAM also its three maps and βs.
@@ -193,7 +217,9 @@ class ExplorerApp:
     cores; meanwhile the kernel stays free to receive newer requests. Only the newest request
     is ever shown: a request superseded before it starts is skipped, one superseded while it
     computes is dropped when it finishes, so the figure never belongs to other controls than
-    the ones on screen. One worker means the model is never used by two threads at once.
+    the ones on screen. The worker is the explorer's (``Explorer.worker``), shared by all its
+    apps, and ``Explorer`` holds its ``lock`` while it runs the model, so cells that call the
+    explorer meanwhile wait instead of mixing their hooks with the app's.
 
     ``wait()`` blocks until every request made so far is done and returns the figure; code
     that changes a control (tests, notebook cells) calls it before reading ``figure``,
@@ -226,7 +252,7 @@ class ExplorerApp:
         self._generation = 0
         self._klass_image = None                  # the image whose classes the class box offers
         self._local = threading.local()           # per thread: are we changing controls ourselves?
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ExplorerApp")
+        self._worker = explorer.worker()          # shared by every app of this explorer
         self.image.observe(self.on_image, names="value")
         self.upload.observe(self.on_upload, names="value")
         for w in (self.klass, self.method, self.layer, self.theta):
@@ -274,10 +300,6 @@ class ExplorerApp:
         """Block until every request made so far is on screen (or dropped); returns ``figure``."""
         self._worker.submit(lambda: None).result(timeout)
         return self.figure
-
-    def close(self):
-        """Stop the worker thread (after the work already queued)."""
-        self._worker.shutdown(wait=False)
 
     # ------------------------------------------------------------------ requests
     def _request(self, class_text: str | None) -> dict:
@@ -393,15 +415,10 @@ class ExplorerApp:
 
 
 def _display_output(fig) -> dict:
-    """A ``display_data`` output for an Output widget: the figure as PNG, formatted by the running
-    IPython (as the inline backend would), or by matplotlib in plain Python (tests)."""
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is not None:
-        data, metadata = shell.display_formatter.format(fig)
-    else:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", bbox_inches="tight")
-        data, metadata = {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": repr(fig)}, {}
-    return {"output_type": "display_data", "data": data, "metadata": metadata}
+    """A ``display_data`` output (PNG) for an Output widget, rendered by matplotlib itself: the
+    kernel's matplotlib backend may be Agg (``MPLBACKEND=Agg``, Voilà), which registers no
+    PNG formatter with IPython."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": repr(fig)}}
