@@ -16,7 +16,7 @@ Why a script around ``jupyter-book build`` rather than Jupyter Book's own execut
 * The landing page is README.md, the measurements page benchmarks/RESULTS.md, and the table of
   contents lists every notebook in ``notebooks/`` (nothing to keep in sync by hand).
 * Equations: MathJax 2.7 from the ``jupyter-server-mathjax`` package is copied into the site's
-  ``_static/``; no page loads anything from the network.
+  ``_static/mathjax/``; no page loads anything from the network.
 
 The site is built in ``outputs/book_build/`` and then swapped into ``outputs/book/``, so a failed
 build leaves the previous site in place. Bad input (a notebook that raises) prints one
@@ -46,6 +46,25 @@ WIDGET_NOTE = ("*The figure above is what this widget drew when the notebook was
 
 
 # ---------------------------------------------------------------------------- execution
+def _client(nb: nbformat.NotebookNode, notebook: Path, timeout: int):
+    """An nbclient ``NotebookClient`` whose stand-in for the Output widget's front end does not
+    send the captured outputs back to the kernel: nbclient sends that message on the shell
+    channel while it waits there for the cell's reply, which intermittently hangs the execution
+    of a cell that draws into an Output widget (``interact``), see jupyter/nbclient#312. The
+    outputs are still recorded in the notebook's widget state, which is all the site needs."""
+    from nbclient import NotebookClient
+    from nbclient.output_widget import OutputWidget
+
+    class RecordingOutputWidget(OutputWidget):
+        def sync_state(self) -> None:
+            pass
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(notebook.parent)}})
+    client.widget_registry = {"@jupyter-widgets/output": {"OutputModel": RecordingOutputWidget}}
+    return client
+
+
 def fingerprint(notebook: Path) -> str:
     """A hash of the notebook and of every file its outputs can depend on."""
     h = hashlib.sha256()
@@ -59,8 +78,7 @@ def fingerprint(notebook: Path) -> str:
 
 def execute(notebook: Path, cache: Path, force: bool = False, timeout: int = 900) -> nbformat.NotebookNode:
     """The executed notebook, from the cache when its fingerprint is unchanged."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     cached = cache / f"{notebook.stem}.{fingerprint(notebook)}.ipynb"
     if cached.exists() and not force:
@@ -68,8 +86,7 @@ def execute(notebook: Path, cache: Path, force: bool = False, timeout: int = 900
         return nbformat.read(cached, as_version=4)
     nb = nbformat.read(notebook, as_version=4)
     start = time.perf_counter()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=False,
-                            resources={"metadata": {"path": str(notebook.parent)}})
+    client = _client(nb, notebook, timeout)
     try:
         client.execute()
     except CellExecutionError as err:
@@ -78,6 +95,12 @@ def execute(notebook: Path, cache: Path, force: bool = False, timeout: int = 900
         print(str(err), file=sys.stderr)
         raise SystemExit(f"error: {notebook} failed in cell {cell} (traceback above): "
                          "fix the notebook, or run it in JupyterLab (`make lab`) to see why")
+    except CellTimeoutError:
+        raise SystemExit(f"error: a cell of {notebook} ran longer than {timeout} s: "
+                         "on a slow or busy machine give more time with --timeout SECONDS")
+    except DeadKernelError as err:
+        raise SystemExit(f"error: the kernel running {notebook} died ({err}): out of memory? "
+                         "close other programs and run `make book` again")
     print(f"  {notebook.name}: executed in {time.perf_counter() - start:.0f} s")
     cache.mkdir(parents=True, exist_ok=True)
     for old in cache.glob(f"{notebook.stem}.*.ipynb"):
@@ -173,9 +196,11 @@ def stage(src: Path, executed: dict[Path, nbformat.NotebookNode]) -> None:
     for path, nb in executed.items():
         static, _ = static_widgets(nb)
         write_if_changed(src / "notebooks" / path.name, nbformat.writes(static))
+    # not in the source's _static/: Jupyter Book would add every .js file there to every page.
+    # Sphinx copies html_static_path's _vendor/ into the site's _static/ (see _config.yml).
     mathjax = Path(jupyter_server_mathjax.__file__).parent / "static"
-    if not (src / "_static" / "mathjax" / "MathJax.js").exists():
-        shutil.copytree(mathjax, src / "_static" / "mathjax", dirs_exist_ok=True)
+    if not (src / "_vendor" / "mathjax" / "MathJax.js").exists():
+        shutil.copytree(mathjax, src / "_vendor" / "mathjax", dirs_exist_ok=True)
 
 
 def render(src: Path, build: Path, out: Path) -> None:
@@ -207,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build", type=Path, default=ROOT / "outputs" / "book_build",
                         help="working folder: executed notebooks, book source, Sphinx files")
     parser.add_argument("--force", action="store_true", help="execute every notebook even if unchanged")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds a cell may run (default 900, as nbval)")
     parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks",
                         help="the notebooks to publish (default notebooks/; each runs from its own folder)")
     args = parser.parse_args(argv)
@@ -218,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     print(f"executing {len(notebooks)} notebooks (cached under {args.build / 'executed'})")
     try:
-        executed = {nb: execute(nb, args.build / "executed", args.force) for nb in notebooks}
+        executed = {nb: execute(nb, args.build / "executed", args.force, args.timeout) for nb in notebooks}
         stage(args.build / "src", executed)
         render(args.build / "src", args.build, args.out)
     except SystemExit as err:
