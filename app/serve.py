@@ -28,10 +28,9 @@ EXTENSIONS = ["@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-
 
 def voila_command(port: int, python: str = sys.executable) -> list[str]:
     """The Voilà command line that serves the explorer on 127.0.0.1:``port``."""
-    allow = "[" + ",".join(f'"{name}"' for name in EXTENSIONS) + "]"
     return [python, "-m", "voila", str(NOTEBOOK), "--no-browser", "--template=unioncam",
             "--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0",
-            f"--VoilaConfiguration.extension_allowlist={allow}"]
+            *[f"--VoilaConfiguration.extension_allowlist={name}" for name in EXTENSIONS]]
 
 
 def voila_env(env: dict | None = None) -> dict:
