@@ -188,6 +188,7 @@ def stage(src: Path, executed: dict[Path, nbformat.NotebookNode]) -> None:
 
     notebooks = sorted(executed)
     write_if_changed(src / "_config.yml", (BOOK / "_config.yml").read_bytes())
+    write_if_changed(src / "_vendor" / "site.css", (BOOK / "site.css").read_bytes())
     write_if_changed(src / "_toc.yml", table_of_contents(notebooks))
     write_if_changed(src / "index.md", landing_page((ROOT / "README.md").read_text(), notebooks))
     write_if_changed(src / "benchmarks" / "RESULTS.md", (ROOT / "benchmarks" / "RESULTS.md").read_bytes())
