@@ -269,7 +269,7 @@ class ExplorerApp:
         if self._quiet:
             return None
         request = self._request(class_text=None)
-        self._submit(f"the top-{self.explorer.top_k} classes and {self._describe(request)}",
+        self._submit(f"computing the top-{self.explorer.top_k} classes and {self._describe(request)}",
                      lambda: self._draw_job(request))
         return request
 
@@ -282,7 +282,8 @@ class ExplorerApp:
             return None
         request = self._request(class_text=None)
         names = ", ".join(name for name, _ in items)
-        self._submit(f"reading {names}", lambda: self._upload_job(items, request), skippable=False)
+        self._submit(f"reading {names} and computing its top-{self.explorer.top_k} classes and "
+                     f"{METHODS[request['method']][0]}", lambda: self._upload_job(items, request), skippable=False)
         return request
 
     def redraw(self, change=None):
@@ -293,7 +294,7 @@ class ExplorerApp:
         # computed (its request pending or dropped), the class is that image's prediction
         text = self.klass.value if self._klass_image == self.image.value else None
         request = self._request(class_text=text)
-        self._submit(self._describe(request), lambda: self._draw_job(request))
+        self._submit(f"computing {self._describe(request)}", lambda: self._draw_job(request))
         return request
 
     def wait(self, timeout: float | None = None):
@@ -313,13 +314,13 @@ class ExplorerApp:
         what += f", layer {r['layer']}"
         return what + (f", θ={r['theta']:g}" if r["method"] == "unioncam" else "")
 
-    def _submit(self, what: str, job, skippable: bool = True) -> None:
-        """Show the busy state and queue ``job`` on the worker (see the class docstring)."""
+    def _submit(self, doing: str, job, skippable: bool = True) -> None:
+        """Show the busy state ("``doing`` …") and queue ``job`` on the worker (see the class docstring)."""
         with self._lock:
             self._generation += 1
             generation = self._generation
             self.busy = True
-            self.status.value = f"<i>computing {html.escape(what)} …</i>"
+            self.status.value = f"<i>{html.escape(doing)} …</i>"
             for w in self.controls:
                 w.disabled = True
             self.out.add_class("ucl-stale")
