@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make demo` (the main job) and `make test` (every test).
-# Both create .venv and install the package first when needed.
+# Both create .venv and install the package first when needed. Also: `make book` (the course as
+# a static site in outputs/book/), `make app` (the explorer served by Voila), `make lab`, `make student`.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lab student assignments setup clean gpu-check
+.PHONY: demo test book app lab student assignments setup clean gpu-check
 
 setup: $(STAMP)
 
@@ -21,9 +22,19 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m unioncam_lite explain all --out outputs/demo
 
-# unit tests, then every notebook executed headless by nbval (its assert cells must pass)
-test: $(STAMP)
+# unit tests, the browser tests (site and app), then every notebook executed headless by nbval
+# (its assert cells must pass). The site test reads outputs/book, so the book is built first;
+# book/build.py re-executes only notebooks whose inputs changed (a fresh clone: all of them, once).
+test: book
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 --durations=15
+
+# the course as a static site: every notebook executed, rendered by Jupyter Book 1 -> outputs/book/index.html
+book: $(STAMP)
+	$(BIN)/python book/build.py
+
+# the explorer as a web app: Voila on 127.0.0.1 only, code hidden; prints the URL
+app: $(STAMP)
+	$(BIN)/python app/serve.py
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/

@@ -1,7 +1,11 @@
 """The plain functions behind notebook 07's widgets (fast: Grad-CAM-family maps, one UnionCAM call)."""
+import base64
 import io
+import threading
+import time
 
 import matplotlib
+import matplotlib.pyplot as plt
 import pytest
 import torch
 from PIL import Image
@@ -102,23 +106,93 @@ def test_app_callbacks(tiny_explorer):
     pytest.importorskip("ipywidgets")
     explorer = tiny_explorer
     app = ExplorerApp(explorer, image="coffee", method="unioncam")
-    assert app.figure is not None and len(app.figure.axes) == 5 and not app.theta.disabled
+    assert app.figure is not None and len(app.figure.axes) == 5 and not app.theta.disabled and not app.busy
     assert len(app.out.outputs) == 1 and app.out.outputs[0]["output_type"] == "display_data"
+    png = app.out.outputs[0]["data"]["image/png"]
+    assert base64.b64decode(png).startswith(b"\x89PNG")
+    assert app.klass.value == app.klass.options[0] == explorer.top_classes("coffee")[0][0]
     app.theta.value = 50
-    assert "θ=50" in app.figure._suptitle.get_text()
+    assert "θ=50" in app.wait()._suptitle.get_text() and app.out.outputs[0]["data"]["image/png"] != png
     app.method.value = "gradcam"
-    assert len(app.figure.axes) == 2 and app.theta.disabled                  # θ only moves UnionCAM
+    assert len(app.wait().axes) == 2 and app.theta.disabled                  # θ only moves UnionCAM
     app.image.value = "chelsea"                                           # on_image: new top-k, one redraw
+    app.wait()
     assert app.klass.value == app.klass.options[0] == explorer.top_classes("chelsea")[0][0]
     assert explorer.spec.categories[explorer.predicted("chelsea")] in app.figure._suptitle.get_text()
     app.klass.value = "espresso"                                          # any class, typed by name
-    assert "'espresso'" in app.figure._suptitle.get_text() and app.status.value == ""
+    assert "'espresso'" in app.wait()._suptitle.get_text() and app.status.value == ""
+    shown = app.figure
     app.klass.value = "no such class"
-    assert "unknown class name" in app.status.value
-    app.on_upload({"new": ({"name": "bad.png", "content": memoryview(b"garbage")},)})
-    assert "not a readable image" in app.status.value and "bad.png" not in explorer.images
+    assert app.wait() is shown and app.status.value.startswith("error: ") and "unknown class name" in app.status.value
+    app.on_upload({"new": ({"name": "bad<1>.png", "content": memoryview(b"garbage")},)})
+    app.wait()
+    assert app.status.value == ("error: <b>bad&lt;1&gt;.png</b>: the uploaded file is not a readable image "
+                                "(UnidentifiedImageError): upload a JPEG or PNG photograph")
+    assert "bad<1>.png" not in explorer.images and app.figure is shown
     good = png_bytes(Image.open(sample_images()["coffee"]))
     app.on_upload({"new": ({"name": "mine.png", "content": memoryview(good)},)})
+    app.wait()
     assert app.image.value == "mine.png" and "mine.png" in app.figure._suptitle.get_text()
-    assert app.status.value == ""
-    matplotlib.pyplot.close("all")
+    assert app.status.value == "" and app.upload.value == () and app.error is None
+    assert not any(w.disabled for w in app.controls if w is not app.theta) and not app.busy
+
+
+def test_app_busy_state_and_stale_requests_dropped(tiny_explorer, monkeypatch):
+    """Changing the image twice quickly: the first image's figure is never shown under the second's controls."""
+    pytest.importorskip("ipywidgets")
+    explorer = tiny_explorer
+    app = ExplorerApp(explorer, image="coffee", method="gradcam")
+    shown = []                                                            # every figure put on screen
+    app.out.observe(lambda change: shown.append(app.figure._suptitle.get_text()), names="outputs")
+    gate, started = threading.Event(), threading.Event()
+    draw = explorer.draw
+
+    def slow_draw(name, *args, **kwargs):                                 # the first request computes for long
+        if name == "rocket":
+            started.set()
+            assert gate.wait(20), "the test never released the slow draw"
+        return draw(name, *args, **kwargs)
+
+    monkeypatch.setattr(explorer, "draw", slow_draw)
+    figures_before = plt.get_fignums()
+    try:
+        app.image.value = "rocket"                                        # returns at once: work is queued
+        assert started.wait(20)
+        assert app.busy and all(w.disabled for w in app.controls) and "ucl-stale" in app.out._dom_classes
+        assert app.status.value.startswith("<i>computing ") and "Grad-CAM for &#x27;rocket&#x27;" in app.status.value
+        app.image.value = "chelsea"                                       # while 'rocket' still computes
+        app.method.value = "layercam"
+        assert "LayerCAM for &#x27;chelsea&#x27;" in app.status.value
+    finally:
+        gate.set()
+    app.wait(60)
+    assert len(shown) == 1 and shown[0].startswith("chelsea:"), shown   # rocket's figure dropped, chelsea's once
+    assert app.figure.axes[1].get_title() == "LayerCAM"
+    assert app.klass.value == explorer.top_classes("chelsea")[0][0]
+    assert not app.busy and app.theta.disabled and not app.image.disabled and "ucl-stale" not in app.out._dom_classes
+    assert plt.get_fignums() == figures_before                           # the worker never draws through pyplot
+
+
+def test_app_worker_errors_are_shown_not_lost(tiny_explorer, monkeypatch):
+    pytest.importorskip("ipywidgets")
+    app = ExplorerApp(tiny_explorer, image="coffee", method="gradcam")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory\nsecond line")
+
+    monkeypatch.setattr(tiny_explorer, "draw", broken)
+    app.method.value = "layercam"
+    app.wait(30)
+    assert app.status.value == "error: RuntimeError: out of memory" and isinstance(app.error, RuntimeError)
+    assert not app.busy and not app.method.disabled                      # the controls work again
+
+
+def test_apps_of_one_explorer_share_one_worker_and_its_lock(tiny_explorer):
+    pytest.importorskip("ipywidgets")
+    first, second = ExplorerApp(tiny_explorer, image="coffee", method="gradcam"), ExplorerApp(tiny_explorer)
+    assert first._worker is second._worker is tiny_explorer.worker()          # one thread runs the model
+    with tiny_explorer.lock:                                                  # e.g. a notebook cell computing
+        first.method.value = "layercam"
+        time.sleep(0.3)
+        assert first.busy and first.figure.axes[1].get_title() == "Grad-CAM"  # the worker waits for the lock
+    assert first.wait(30).axes[1].get_title() == "LayerCAM" and not first.busy
