@@ -16,6 +16,11 @@ from unioncam_lite.models import imagenet_categories
 from unioncam_lite.explore import Explorer, ExplorerApp, decode_upload, upload_items
 
 
+def panels(fig):
+    """The figure's image panels (its colour bar left out)."""
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
 def png_bytes(image: Image.Image) -> bytes:
     image = image.resize((320, 240))             # a small upload: PNG-encoding a full photo is slow
     buf = io.BytesIO()
@@ -70,7 +75,7 @@ def test_classes_top_k_and_resolution(explorer):
 
 def test_gradcam_figure_and_cache(explorer):
     fig = explorer.draw("coffee", 967, 10, "gradcam")
-    assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 2
+    assert isinstance(fig, matplotlib.figure.Figure) and len(panels(fig)) == 2
     assert "espresso" in fig._suptitle.get_text()
     first = explorer.cam("coffee", 967, "gradcam")[0]
     assert first.shape == (224, 224) and 0 <= first.min() and first.max() <= 1
@@ -98,7 +103,7 @@ def test_unioncam_theta_reuses_region_and_scorecam_is_the_region_map(tiny_explor
     assert r10.chosen[0] == ("fused" if r10.beta_fused[0] > r10.beta_region[0] else "region")
     assert torch.equal(explorer.cam("motorcycle_left", None, "scorecam")[0], r10.region[0])
     fig = explorer.draw("motorcycle_left", None, 90, "unioncam")
-    assert len(fig.axes) == 5 and "chose" in fig._suptitle.get_text()
+    assert len(panels(fig)) == 5 and "chose" in fig._suptitle.get_text()
     matplotlib.pyplot.close("all")
 
 
@@ -106,7 +111,7 @@ def test_app_callbacks(tiny_explorer):
     pytest.importorskip("ipywidgets")
     explorer = tiny_explorer
     app = ExplorerApp(explorer, image="coffee", method="unioncam")
-    assert app.figure is not None and len(app.figure.axes) == 5 and not app.theta.disabled and not app.busy
+    assert app.figure is not None and len(panels(app.figure)) == 5 and not app.theta.disabled and not app.busy
     assert len(app.out.outputs) == 1 and app.out.outputs[0]["output_type"] == "display_data"
     png = app.out.outputs[0]["data"]["image/png"]
     assert base64.b64decode(png).startswith(b"\x89PNG")
@@ -114,7 +119,7 @@ def test_app_callbacks(tiny_explorer):
     app.theta.value = 50
     assert "θ=50" in app.wait()._suptitle.get_text() and app.out.outputs[0]["data"]["image/png"] != png
     app.method.value = "gradcam"
-    assert len(app.wait().axes) == 2 and app.theta.disabled                  # θ only moves UnionCAM
+    assert len(panels(app.wait())) == 2 and app.theta.disabled                  # θ only moves UnionCAM
     app.image.value = "chelsea"                                           # on_image: new top-k, one redraw
     app.wait()
     assert app.klass.value == app.klass.options[0] == explorer.top_classes("chelsea")[0][0]
@@ -196,3 +201,22 @@ def test_apps_of_one_explorer_share_one_worker_and_its_lock(tiny_explorer):
         time.sleep(0.3)
         assert first.busy and first.figure.axes[1].get_title() == "Grad-CAM"  # the worker waits for the lock
     assert first.wait(30).axes[1].get_title() == "LayerCAM" and not first.busy
+
+
+def test_no_cached_map_outlives_a_change_to_the_weights():
+    """Issue 9: the explorer's caches (probabilities, gradient maps, UnionCAM's θ-free part) follow the weights,
+    also when they are written through ``.data`` (no version counter moves)."""
+    spec = ModelSpec("tiny", "act", (32, 32), mean=(0.5,) * 3, std=(0.25,) * 3, categories=imagenet_categories())
+    model = TinyCNN(classes=1000).eval()
+    ex = Explorer(model, spec, top_k=3)
+    before = {m: ex.cam("chelsea", 3, m)[0].clone() for m in ("gradcam", "unioncam")}
+    p_before = ex.probabilities("chelsea").clone()
+    other = TinyCNN(classes=1000, seed=7).eval()
+    for p, q in zip(model.parameters(), other.parameters()):
+        p.data.copy_(q.data)
+    fresh = Explorer(other, spec, top_k=3)
+    for m in ("gradcam", "unioncam"):
+        after = ex.cam("chelsea", 3, m)[0]
+        assert not torch.allclose(after, before[m]) and torch.allclose(after, fresh.cam("chelsea", 3, m)[0])
+    assert torch.allclose(ex.probabilities("chelsea"), fresh.probabilities("chelsea"))
+    assert not torch.allclose(ex.probabilities("chelsea"), p_before)

@@ -29,9 +29,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .cams import METHODS, UnionCAM, UnionResult, compute_cam
+from .cams.unioncam import model_fingerprint
 from .images import load_image, sample_images
 from .models import ModelSpec, resolve_layer
-from .viz import show_cam
+from .viz import add_colorbar, show_cam
 
 
 def decode_upload(content: bytes | bytearray | memoryview) -> Image.Image:
@@ -85,6 +86,17 @@ class Explorer:
         for name, path in sample_images().items():
             self.add_image(name, path)
         self._union = {layer: UnionCAM(model, layer, mean=spec.mean, std=spec.std) for layer in self.layers}
+        self._fingerprint = model_fingerprint(model)
+
+    def _check_model(self) -> None:
+        """Forget every cached probability and map when the model's weights changed since they were made."""
+        fingerprint = model_fingerprint(self.model)
+        if fingerprint != self._fingerprint:
+            self._probs.clear()
+            self._maps.clear()
+            for explainer in self._union.values():
+                explainer.clear()
+            self._fingerprint = fingerprint
 
     def worker(self) -> ThreadPoolExecutor:
         """The one thread on which every :class:`ExplorerApp` of this explorer computes (made on first use)."""
@@ -114,6 +126,7 @@ class Explorer:
     @_locked
     def probabilities(self, name: str) -> torch.Tensor:
         """Softmax probabilities (C,) of the unmasked image (one forward pass, then cached)."""
+        self._check_model()
         if name not in self._probs:
             x = self._check_image(name)[1]
             with torch.no_grad():
@@ -155,6 +168,7 @@ class Explorer:
         """The (H, W) map of one method in [0, 1]; for UnionCAM also its full result, else None."""
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}: choose from {', '.join(METHODS)}")
+        self._check_model()
         layer = layer or self.layers[0]
         if layer not in self._union:
             raise ValueError(f"layer {layer!r} is not one of this explorer's layers: {', '.join(self.layers)}")
@@ -191,14 +205,15 @@ class Explorer:
                        (f"L_reg  β={r.beta_region[0]:.3f}", r.region[0]),
                        (f"L_fused  β={r.beta_fused[0]:.3f}", r.fused[0])]
         size = (2.6 * len(panels), 3.0)
-        fig = plt.figure(figsize=size) if pyplot else Figure(figsize=size)
+        size = (size[0] + 0.7, size[1])
+        fig = plt.figure(figsize=size, layout="constrained") if pyplot else Figure(figsize=size, layout="constrained")
         axes = fig.subplots(1, len(panels), squeeze=False)
         for ax, (title, m) in zip(axes[0], panels):
             show_cam(ax, image, m, title)
+        add_colorbar(fig, axes[0, 1:])
         extra = f" · θ={theta:g} → UnionCAM chose {r.chosen[0]}" if r is not None else ""
         fig.suptitle(f"{name}: class '{self.spec.categories[c]}' (p={p:.2f}) · layer {layer or self.layers[0]}{extra}",
                      fontsize=10)
-        fig.tight_layout()
         return fig
 
 
