@@ -114,8 +114,10 @@ def test_fused_copy_folds_batch_norms_and_leaves_the_model_alone(images):
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
         with torch.no_grad():
             assert torch.allclose(fast(images), model(images), atol=1e-5)
-        with inference_model(model) as again:
-            assert again is not fast                                                # built per call
+        with inference_model(model) as inner:
+            assert inner is fast                                   # a call's sub-steps share one copy
+    with inference_model(model) as again:
+        assert again is not fast                                   # the next call builds its own
     assert model.training and all(m.training for m in model.modules())              # flags restored
     assert all(torch.equal(before[n], t) for n, t in model.state_dict().items())
     with inference_model(model, fuse=False) as same:
