@@ -3,6 +3,7 @@ failures that do not stop the run, and the report written from a (fake) result.
 
 (No test here has "cuda" in its name: gpu-check selects the CUDA tests with ``-k cuda``.)
 """
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,8 +45,11 @@ def test_parts_keep_their_order():
 
 
 def test_make_target_installs_nothing_and_uses_the_given_python():
-    dry = subprocess.run(["make", "-n", "gpu-check", "GPU_CHECK_PYTHON=/opt/gpu/python3.12"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    # Run as a top-level make even under `make test`: a parent make's MAKEFLAGS/MAKELEVEL make the child
+    # print "Entering directory" lines.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "gpu-check", "GPU_CHECK_PYTHON=/opt/gpu/python3.12"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
     assert dry.strip() == "/opt/gpu/python3.12 benchmarks/gpu_check.py --out outputs/gpu-check"
 
 
