@@ -103,6 +103,18 @@ def resolve_layer(model: nn.Module, layer: nn.Module | str) -> nn.Module:
                      f"{hint} (all names: [n for n, _ in model.named_modules()])")
 
 
+@contextlib.contextmanager
+def eval_mode(model: nn.Module):
+    """Put ``model`` in eval mode and restore each sub-module's train/eval flag on exit."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, was_training in flags:
+            module.training = was_training
+
+
 #: Modules that only pool: never chosen as a target layer (the maps would be of the layer before).
 POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.LPPool2d)
 
@@ -120,28 +132,25 @@ def _probe_outputs(model: nn.Module, input_size: tuple[int, int]) -> list[tuple[
     events: list[tuple[str, nn.Module, object]] = []
     handles = [m.register_forward_hook(lambda mod, _i, out, name=name: events.append((name, mod, out)))
                for name, m in model.named_modules() if name]
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
     try:
-        try:
-            tensors = {k: torch.empty_like(v, device="meta")
-                       for k, v in [*model.named_parameters(), *model.named_buffers()]}
-            with torch.no_grad():
-                functional_call(model, tensors, (torch.zeros(1, 3, *input_size, device="meta"),))
-        except Exception:  # a forward that needs real values (or a tensor attribute that is no buffer)
-            events.clear()
-            device = next(iter([*model.parameters(), *model.buffers()]), torch.empty(0)).device
+        with eval_mode(model):
             try:
+                tensors = {k: torch.empty_like(v, device="meta")
+                           for k, v in [*model.named_parameters(), *model.named_buffers()]}
                 with torch.no_grad():
-                    model(torch.zeros(1, 3, *input_size, device=device))
-            except Exception as err:
-                raise ValueError(f"{type(model).__name__} cannot run on a 1×3×{input_size[0]}×{input_size[1]} image "
-                                 f"({type(err).__name__}: {err}): give the input size it expects") from err
+                    functional_call(model, tensors, (torch.zeros(1, 3, *input_size, device="meta"),))
+            except Exception:  # a forward that needs real values (or a tensor attribute that is no buffer)
+                events.clear()
+                device = next(iter([*model.parameters(), *model.buffers()]), torch.empty(0)).device
+                try:
+                    with torch.no_grad():
+                        model(torch.zeros(1, 3, *input_size, device=device))
+                except Exception as err:
+                    raise ValueError(f"{type(model).__name__} cannot run on a 1×3×{input_size[0]}×{input_size[1]} "
+                                     f"image ({type(err).__name__}: {err}): give the input size it expects") from err
     finally:
         for h in handles:
             h.remove()
-        for m, was_training in flags:
-            m.training = was_training
     return events
 
 

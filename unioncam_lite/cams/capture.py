@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..models import resolve_layer
+from ..models import eval_mode, resolve_layer  # noqa: F401 (eval_mode: imported from here by the CAMs)
 from .common import ClassIdx, check_input, resolve_class_idx
 
 
@@ -41,18 +41,6 @@ class Capture:
     gradients: torch.Tensor | None
     logits: torch.Tensor
     class_idx: torch.Tensor
-
-
-@contextmanager
-def eval_mode(model: nn.Module):
-    """Put ``model`` in eval mode and restore each sub-module's train/eval flag on exit."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, was_training in flags:
-            module.training = was_training
 
 
 @contextmanager
