@@ -27,7 +27,6 @@ functions of the map. Writes the markdown table to ``--out`` and the per-image r
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ import torch
 from unioncam_lite import UnionCAM, load_model
 from unioncam_lite.evaluate import markdown_table, shapes_items
 from unioncam_lite.metrics import drop_increase_per_image, energy_pointing_game, insertion_deletion, iou_at_threshold
+from unioncam_lite.outputs import write_text_atomic
 
 THETAS = (0, 5, 10, 25, 50, 75, 90)
 MOVED = 0.01  # an image's L_den "moved" when some pixel changed by more than this (maps are in [0, 1])
@@ -105,12 +105,6 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="shapes_vgg", help="a model trained on the shapes: shapes_vgg or shapes_cnn")
@@ -145,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     title = (f"UnionCAM θ ablation, {spec.name} at {spec.target_layer}, {args.num_images} generated shapes images "
              f"(seed {args.seed}), {args.steps} steps; {seconds:.0f} s with {torch.get_num_threads()} threads")
     text = f"{title}\n\n{markdown_table(summary(df)).replace('| method |', '| θ |', 1)}\n"
-    _write(out.with_suffix(".csv"), df.to_csv(index=False))
-    _write(out, text)
+    write_text_atomic(out.with_suffix(".csv"), df.to_csv(index=False))
+    write_text_atomic(out, text)
     print(text)
     print(f"wrote {out} and {out.with_suffix('.csv')}")
     return 0

@@ -128,6 +128,20 @@ def test_cli_errors_write_nothing(tmp_path, capsys):
     assert assignments.main([str(NOTEBOOKS), str(tmp_path / "c"), "--points", "0"]) == 2
 
 
+def test_course_files_get_the_permissions_of_ordinary_new_files(tmp_path):
+    """Written like any new file (0666 less the umask), not 0600: a JupyterHub's nbgrader and the
+    other instructors of the course must be able to read source/ and nbgrader_config.py."""
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(synthetic_notebook(), tmp_path / "nbs" / "a.ipynb")
+    umask = os.umask(0o022)
+    try:
+        written = assignments.make_course(tmp_path / "nbs", tmp_path / "course", seed=1)
+    finally:
+        os.umask(umask)
+    for path in [*written, tmp_path / "course" / "nbgrader_config.py"]:
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
 def test_course_from_the_committed_notebooks(tmp_path, capsys):
     assert assignments.main([str(NOTEBOOKS), str(tmp_path / "course"), "--seed", "5"]) == 0
     out = capsys.readouterr().out

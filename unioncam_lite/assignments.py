@@ -29,16 +29,15 @@ import argparse
 import ast
 import copy
 import inspect
-import os
 import re
 import secrets
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
 
 from . import exercises
+from .outputs import write_text_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 THINK_ANSWER = re.compile(r"(?s)^(?P<question>.*?)<details>\s*<summary>.*?</summary>(?P<answer>.*?)</details>"
@@ -187,14 +186,7 @@ def make_assignment(nb: nbformat.NotebookNode, seed: int, points: float = 2, thi
 
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_text_atomic(path, text)
 
 
 def make_course(notebooks: Path, course: Path, *, seed: int | None = None, points: float = 2,

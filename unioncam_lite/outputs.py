@@ -73,8 +73,9 @@ def atomic_path(path: str | os.PathLike):
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """``text`` (UTF-8) to ``path`` through a temporary file; the folder must exist."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def save_figure_atomic(fig, path: str | os.PathLike, **kwargs) -> None:
