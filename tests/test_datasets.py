@@ -169,3 +169,23 @@ def test_unreadable_image(tmp_path):
     bad.write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(ValueError, match="bad.jpg' is unreadable"):
         load_sample(Sample("bad", bad), (32, 32))
+
+
+@pytest.mark.parametrize("resize", ["stretch", "center-crop", "fit"])
+def test_16_bit_and_transparent_images_load_as_explain_loads_them(tmp_path, resize):
+    """A data set's images go through the same 8-bit conversion as `explain` (images.to_rgb8):
+    a 16-bit grey at half scale is 128, not clipped to 255; transparent pixels are white."""
+    from PIL import Image
+
+    from unioncam_lite.images import load_image
+    from unioncam_lite.models import ModelSpec
+
+    half = tmp_path / "half16.png"
+    Image.fromarray(np.full((64, 64), 32768, dtype=np.uint16)).save(half)
+    clear = tmp_path / "clear.png"
+    Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(clear)
+    spec = ModelSpec("t", "x", (32, 32), (0.5,) * 3, (0.5,) * 3, categories=["a"])
+    for path, value in ((half, 128), (clear, 255)):
+        image, _ = load_sample(Sample(path.stem, path), (32, 32), resize, resize_size=36)
+        assert (image == value).all(), (path.name, np.unique(image))
+        assert (load_image(path, spec)[0] == value).all()

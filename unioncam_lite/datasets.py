@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+from .images import IMAGE_SUFFIXES, fit_geometry, read_image
+
 WNID = re.compile(r"^n\d{8}$")
 
 #: How an image becomes the model's H×W input (``--resize``).
@@ -283,19 +283,6 @@ def random_subset(samples: list[Sample], n: int | None, seed: int) -> list[Sampl
 
 # --------------------------------------------------------------------------- loading
 
-def open_rgb(path: Path, exif: bool = False) -> Image.Image:
-    """The image file as 8-bit RGB; any Pillow error becomes a ValueError naming the file."""
-    try:
-        with Image.open(path) as img:
-            img.load()
-            if exif:
-                img = ImageOps.exif_transpose(img)
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as err:
-        raise ValueError(f"image file {str(path)!r} is unreadable ({err}): replace it or remove it from the "
-                         "data set") from None
-
-
 def geometry(width: int, height: int, size: tuple[int, int], resize: str, resize_size: int | None = None):
     """Where the model's H×W input comes from: ``(new_w, new_h, left, top)``, the resized image's
     size and the crop's offset in it (torchvision's rounding for ``center-crop``)."""
@@ -310,9 +297,7 @@ def geometry(width: int, height: int, size: tuple[int, int], resize: str, resize
             new_w, new_h = int(short * width / height), short
         return new_w, new_h, int(round((new_w - w) / 2.0)), int(round((new_h - h) / 2.0))
     if resize == "fit":
-        scale = max(h / height, w / width)
-        new_w, new_h = max(w, round(width * scale)), max(h, round(height * scale))
-        return new_w, new_h, (new_w - w) // 2, (new_h - h) // 2
+        return fit_geometry(width, height, size)
     raise ValueError(f"unknown resize mode {resize!r}: choose from {', '.join(RESIZE_MODES)}")
 
 
@@ -338,7 +323,7 @@ def load_sample(sample: Sample, size: tuple[int, int], resize: str = "stretch", 
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as TF
 
-    img = open_rgb(sample.path, exif=exif)
+    img = read_image(sample.path, exif=exif, advice="replace it or remove it from the data set")
     geo = geometry(img.width, img.height, size, resize, resize_size)
     new_w, new_h, left, top = geo
     resized = TF.resize(img, [new_h, new_w], interpolation=InterpolationMode(interpolation), antialias=True)

@@ -83,26 +83,39 @@ def load_image(path_or_name: str | os.PathLike | Image.Image, spec: ModelSpec) -
     pixel-aligned. Unreadable files, Pillow's decompression-bomb guard included, raise a ValueError.
     """
     if isinstance(path_or_name, Image.Image):
-        img = ImageOps.exif_transpose(path_or_name)
+        img = to_rgb8(ImageOps.exif_transpose(path_or_name))
     else:
-        path = _resolve(path_or_name)
-        try:
-            with Image.open(path) as opened:
-                img = ImageOps.exif_transpose(opened)
-                img.load()
-        except Image.DecompressionBombError as err:
-            raise ValueError(f"image file {str(path)!r} is too large to open safely ({err})") from err
-        except Exception as err:  # every Pillow error (UnidentifiedImageError, OSError, SyntaxError, ...)
-            raise ValueError(f"image file {str(path)!r} is unreadable ({type(err).__name__}: {err}): "
-                             "give a JPEG or PNG photograph") from err
-    img = to_rgb8(img)
+        img = read_image(_resolve(path_or_name))
     h, w = spec.input_size
-    scale = max(h / img.height, w / img.width)
-    new = (max(w, round(img.width * scale)), max(h, round(img.height * scale)))
-    img = img.resize(new, Image.BILINEAR)
-    left, top = (new[0] - w) // 2, (new[1] - h) // 2
+    new_w, new_h, left, top = fit_geometry(img.width, img.height, (h, w))
+    img = img.resize((new_w, new_h), Image.BILINEAR)
     display = np.asarray(img.crop((left, top, left + w, top + h)), dtype=np.uint8)
     return display, to_model_tensor(display, spec)
+
+
+def read_image(path: str | os.PathLike, exif: bool = True,
+               advice: str = "give a JPEG or PNG photograph") -> Image.Image:
+    """An image file as 8-bit RGB (:func:`to_rgb8`), turned upright by its EXIF orientation when
+    ``exif``. Every Pillow error, the decompression-bomb guard included, becomes a ValueError
+    naming the file and ending with ``advice``."""
+    try:
+        with Image.open(path) as opened:
+            img = ImageOps.exif_transpose(opened) if exif else opened
+            img.load()
+            return to_rgb8(img)
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"image file {str(path)!r} is too large to open safely ({err})") from err
+    except Exception as err:  # every Pillow error (UnidentifiedImageError, OSError, SyntaxError, ...)
+        raise ValueError(f"image file {str(path)!r} is unreadable ({type(err).__name__}: {err}): {advice}") from err
+
+
+def fit_geometry(width: int, height: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(new_w, new_h, left, top)`` of :func:`load_image`'s resize: the shorter side to the input
+    size (H, W), then the central crop at offset (left, top)."""
+    h, w = size
+    scale = max(h / height, w / width)
+    new_w, new_h = max(w, round(width * scale)), max(h, round(height * scale))
+    return new_w, new_h, (new_w - w) // 2, (new_h - h) // 2
 
 
 def load_samples(spec: ModelSpec) -> tuple[list[str], np.ndarray, torch.Tensor]:
