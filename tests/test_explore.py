@@ -220,3 +220,33 @@ def test_no_cached_map_outlives_a_change_to_the_weights():
         assert not torch.allclose(after, before[m]) and torch.allclose(after, fresh.cam("chelsea", 3, m)[0])
     assert torch.allclose(ex.probabilities("chelsea"), fresh.probabilities("chelsea"))
     assert not torch.allclose(ex.probabilities("chelsea"), p_before)
+
+
+def test_one_redraw_reads_the_weights_once():
+    """Checking the weights costs ~0.8 s for VGG16 on 2 CPU cores; one figure (the map, UnionCAM's own
+    check, the probability in the title) reads them once, not once per check, and a change between
+    two figures is still seen (the test above). Reads are counted through ``model.buffers()``,
+    which the check calls once per read and nothing else on this path calls."""
+    spec = ModelSpec("tiny", "act", (32, 32), mean=(0.5,) * 3, std=(0.25,) * 3, categories=imagenet_categories())
+    model = TinyCNN(classes=1000).eval()
+    ex = Explorer(model, spec, top_k=3)
+    c = ex.resolve_class("chelsea", "3")
+    reads = []
+    buffers = model.buffers
+
+    def counted(*args, **kwargs):
+        reads.append(1)
+        return buffers(*args, **kwargs)
+
+    model.buffers = counted
+    try:
+        for method, theta in (("unioncam", 10.0), ("unioncam", 50.0), ("gradcam", 10.0)):
+            reads.clear()
+            plt.close(ex.draw("chelsea", c, theta, method))
+            assert len(reads) == 1, (method, theta, len(reads))
+        reads.clear()
+        ex.probabilities("chelsea")
+        ex.probabilities("chelsea")
+        assert len(reads) == 2   # outside a call the weights are read every time: no value outlives a call
+    finally:
+        del model.buffers

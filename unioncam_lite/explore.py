@@ -29,7 +29,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .cams import METHODS, UnionCAM, UnionResult, compute_cam
-from .cams.unioncam import model_fingerprint
+from .cams.unioncam import model_fingerprint, weights_held
 from .images import load_image, sample_images
 from .models import ModelSpec, resolve_layer
 from .viz import add_colorbar, show_cam
@@ -58,10 +58,10 @@ def upload_items(value) -> list[tuple[str, bytes]]:
 
 
 def _locked(method):
-    """Run ``method`` holding its object's ``lock``."""
+    """Run ``method`` holding its object's ``lock``, with the weights read at most once (``weights_held``)."""
     @functools.wraps(method)
     def locked(self, *args, **kwargs):
-        with self.lock:
+        with self.lock, weights_held(self.model):
             return method(self, *args, **kwargs)
     return locked
 
