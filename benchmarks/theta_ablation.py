@@ -35,21 +35,11 @@ import pandas as pd
 import torch
 
 from unioncam_lite import UnionCAM, load_model
-from unioncam_lite.evaluate import markdown_table, shapes_items
-from unioncam_lite.metrics import drop_increase_per_image, energy_pointing_game, insertion_deletion, iou_at_threshold
+from unioncam_lite.evaluate import box_metrics, map_metrics, markdown_table, shapes_items
 from unioncam_lite.outputs import write_text_atomic
 
 THETAS = (0, 5, 10, 25, 50, 75, 90)
 MOVED = 0.01  # an image's L_den "moved" when some pixel changed by more than this (maps are in [0, 1])
-
-
-def metrics(model, spec, x, cams, c, masks, steps: int, batch_size: int) -> dict[str, torch.Tensor]:
-    kw = dict(mean=spec.mean, std=spec.std)
-    drop, increase = drop_increase_per_image(model, x, cams, c, **kw)
-    curves = insertion_deletion(model, x, cams, c, steps=steps, batch_size=batch_size, **kw)
-    return {"drop": drop, "increase": increase.float(), "insertion": curves["insertion"],
-            "deletion": curves["deletion"], "energy pointing game": energy_pointing_game(cams, masks),
-            "IoU@0.5": iou_at_threshold(cams, masks, 0.5)}
 
 
 def ablate(model, spec, items, thetas=THETAS, *, chunk: int = 32, steps: int = 50, batch_size: int = 256,
@@ -75,7 +65,8 @@ def ablate(model, spec, items, thetas=THETAS, *, chunk: int = 32, steps: int = 5
             moved = (result.denoised - reference).abs().flatten(1).amax(1)
             m = next((m for cam, m in seen if torch.equal(cam, result.cam)), None)
             if m is None:
-                m = metrics(model, spec, x, result.cam, c, masks, steps, batch_size)
+                m = {**map_metrics(model, spec, x, result.cam, c, steps=steps, batch_size=batch_size),
+                     **box_metrics(result.cam, masks)}
                 seen.append((result.cam, m))
             for i, it in enumerate(batch):
                 rows.append({"image": it.name, "theta": theta, "class": spec.categories[int(c[i])],

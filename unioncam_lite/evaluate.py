@@ -97,6 +97,20 @@ def shapes_items(n: int, seed: int, spec: ModelSpec) -> list[Item]:
 
 # --------------------------------------------------------------------------- metrics
 
+def map_metrics(model, spec: ModelSpec, x: torch.Tensor, cams: torch.Tensor, class_idx: torch.Tensor, *,
+                steps: int = 50, batch_size: int | None = None) -> dict[str, torch.Tensor]:
+    """Per image (N,): Average Drop's and Increase's terms, insertion and deletion AUCs of ``cams``."""
+    kw = dict(mean=spec.mean, std=spec.std)
+    drop, increase = drop_increase_per_image(model, x, cams, class_idx, **kw)
+    curves = insertion_deletion(model, x, cams, class_idx, steps=steps, batch_size=batch_size, **kw)
+    return {"drop": drop, "increase": increase, "insertion": curves["insertion"], "deletion": curves["deletion"]}
+
+
+def box_metrics(cams: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per image (N,): the :data:`BOX_METRICS` of ``cams`` against the ground-truth ``masks``."""
+    return {"energy pointing game": energy_pointing_game(cams, masks), "IoU@0.5": iou_at_threshold(cams, masks, 0.5)}
+
+
 def evaluate_batch(model, spec: ModelSpec, layer, items: list[Item], methods: list[str], *, theta: float = 10.0,
                    steps: int = 50, batch_size: int | None = None) -> list[dict]:
     """Rows of per-image metrics, one per (item, method), for items evaluated together.
@@ -115,19 +129,17 @@ def evaluate_batch(model, spec: ModelSpec, layer, items: list[Item], methods: li
     rows = []
     for method in methods:
         cams = compute_cam(method, model, x, layer, c, theta=theta, batch_size=batch_size, **kw)
-        drop, increase = drop_increase_per_image(model, x, cams, c, **kw)
-        curves = insertion_deletion(model, x, cams, c, steps=steps, batch_size=batch_size, **kw)
+        m = map_metrics(model, spec, x, cams, c, steps=steps, batch_size=batch_size)
         box = {}
         if with_mask:
-            sel = cams[with_mask]
-            epg, iou = energy_pointing_game(sel, masks).tolist(), iou_at_threshold(sel, masks, 0.5).tolist()
-            box = {i: (e, u) for i, e, u in zip(with_mask, epg, iou)}
+            b = box_metrics(cams[with_mask], masks)
+            box = {i: (e, u) for i, e, u in zip(with_mask, *(b[k].tolist() for k in BOX_METRICS))}
         for i, it in enumerate(items):
             k = int(c[i])
             e, u = box.get(i, ("", ""))
             rows.append({"image": it.name, "label": it.label, "class_idx": k, "class": spec.categories[k],
-                         "method": method, "drop": float(drop[i]), "increase": bool(increase[i]),
-                         "insertion": float(curves["insertion"][i]), "deletion": float(curves["deletion"][i]),
+                         "method": method, "drop": float(m["drop"][i]), "increase": bool(m["increase"][i]),
+                         "insertion": float(m["insertion"][i]), "deletion": float(m["deletion"][i]),
                          "energy pointing game": e, "IoU@0.5": u})
     return rows
 
