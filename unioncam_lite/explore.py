@@ -204,8 +204,7 @@ class Explorer:
             panels += [(f"L_den  β={r.beta_denoised[0]:.3f}", r.denoised[0]),
                        (f"L_reg  β={r.beta_region[0]:.3f}", r.region[0]),
                        (f"L_fused  β={r.beta_fused[0]:.3f}", r.fused[0])]
-        size = (2.6 * len(panels), 3.0)
-        size = (size[0] + 0.7, size[1])
+        size = (2.6 * len(panels) + 0.7, 3.0)   # + the colour bar
         fig = plt.figure(figsize=size, layout="constrained") if pyplot else Figure(figsize=size, layout="constrained")
         axes = fig.subplots(1, len(panels), squeeze=False)
         for ax, (title, m) in zip(axes[0], panels):
@@ -348,9 +347,7 @@ class ExplorerApp:
         try:
             apply = job()
         except Exception as err:                        # noqa: BLE001 - shown, not lost in a thread
-            self.error = err
-            message = f"error: {type(err).__name__}: {err}".splitlines()[0]
-            apply = functools.partial(self._show_status, html.escape(message))
+            apply = functools.partial(self._show_status, self._failed(err))
         with self._lock:
             if generation != self._generation:
                 return                                  # superseded while computing: drop
@@ -360,8 +357,7 @@ class ExplorerApp:
                     if list(self.image.options) != list(self.explorer.images):   # an upload was superseded
                         self.image.options, self.image.value = list(self.explorer.images), self.image.value
             except Exception as err:                    # noqa: BLE001
-                self.error = err
-                self.status.value = html.escape(f"error: {type(err).__name__}: {err}".splitlines()[0])
+                self.status.value = self._failed(err)
             finally:
                 self.busy = False
                 for w in self.controls:
@@ -412,6 +408,11 @@ class ExplorerApp:
             self.image.options, self.image.value = list(self.explorer.images), added
             draw()
         return apply
+
+    def _failed(self, err: Exception) -> str:
+        """Keep an unexpected error in ``error``; its one-line status (HTML)."""
+        self.error = err
+        return html.escape(f"error: {type(err).__name__}: {err}".splitlines()[0])
 
     def _show_status(self, message: str) -> None:
         self.status.value = message
