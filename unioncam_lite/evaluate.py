@@ -444,8 +444,7 @@ def run(args) -> int:
                     bar.update(len({r["image"] for r in rows}))
         except KeyboardInterrupt:
             if rank == 0:
-                bar.close()
-                results.close()
+                bar.close()   # before the message (the finally closes the bar and the file again: no-ops)
                 print(f"\ninterrupted: the rows computed so far are in {out}; run the same command again to resume",
                       file=sys.stderr)
             return 130
