@@ -41,7 +41,7 @@ lab: $(STAMP)
 
 # exercise copies of the notebooks: solution cells replaced by `raise NotImplementedError`
 student: $(STAMP)
-	$(BIN)/python -m unioncam_lite.student notebooks student
+	$(BIN)/python -m unioncam_lite.course.student notebooks student
 
 # The GPU half, on a machine with CUDA (exit 2 without): the CUDA tests, every notebook through nbval,
 # the benchmark (VGG16 fp32/bf16/batch-1 memory, EfficientNet-Lite0) in <= 8 min on one H100 ->
@@ -55,7 +55,7 @@ gpu-check:
 # nbgrader course for instructors (README "For instructors"): course/nbgrader_config.py and
 # course/source/<notebook>/; optional SEED=<hidden tests' seed>, EXCHANGE=<nbgrader exchange folder>
 assignments: $(STAMP)
-	$(BIN)/python -m unioncam_lite.assignments notebooks course $(if $(SEED),--seed $(SEED)) $(if $(EXCHANGE),--exchange $(EXCHANGE))
+	$(BIN)/python -m unioncam_lite.course.assignments notebooks course $(if $(SEED),--seed $(SEED)) $(if $(EXCHANGE),--exchange $(EXCHANGE))
 
 clean:
 	rm -rf outputs student .pytest_cache

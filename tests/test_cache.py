@@ -3,7 +3,7 @@ import torch
 
 from conftest import TinyCNN
 from unioncam_lite import union_cam
-from unioncam_lite.cache import cache_dir, cached, clear_cache
+from unioncam_lite.course.cache import cache_dir, cached, clear_cache
 
 
 def counting(calls):

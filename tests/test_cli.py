@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from unioncam_lite.cli import main
+from unioncam_lite.apps.cli import main
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -51,7 +51,7 @@ def test_same_file_name_twice_gives_two_figures(tmp_path, capsys):
 
 
 def test_figure_names():
-    from unioncam_lite.cli import figure_names
+    from unioncam_lite.apps.cli import figure_names
 
     assert figure_names(["a/x.jpg", "b/x.png", "x_2.jpg", "c/x.jpg", "y"]) == ["x", "x_2", "x_2_2", "x_3", "y"]
 
@@ -82,7 +82,7 @@ def test_unwritable_out_is_one_line(tmp_path, monkeypatch, capsys):
 
 def test_a_1x1_layer_is_a_one_line_warning(tmp_path, capsys):
     """Issue 9, defect 7: the CLI warns (once, in one line) that a layer without spatial extent gives constant maps."""
-    from unioncam_lite.cli import main
+    from unioncam_lite.apps.cli import main
 
     assert main(["explain", "chelsea", "--layer", "classifier.0", "--out", str(tmp_path), "--device", "cpu"]) == 0
     err = capsys.readouterr().err.splitlines()
@@ -94,7 +94,7 @@ def test_a_1x1_layer_is_a_one_line_warning(tmp_path, capsys):
 def test_1x1_warning_text(capsys):
     import warnings
 
-    from unioncam_lite.cli import _show_warning
+    from unioncam_lite.apps.cli import _show_warning
 
     _show_warning(UserWarning("target layer 'x' has a 1×1 feature map"), UserWarning, "f.py", 1)
     _show_warning(UserWarning("target layer 'x' has a 1×1 feature map"), UserWarning, "f.py", 1)

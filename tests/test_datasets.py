@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from tiny_datasets import IMAGENET, VOC, WNIDS, draw_jpeg, make_imagenet_flat, make_imagenet_folders, make_voc
-from unioncam_lite import datasets
-from unioncam_lite.datasets import Sample, boxes_mask, geometry, load_sample, random_subset
+from unioncam_lite.data import datasets
+from unioncam_lite.data.datasets import Sample, boxes_mask, geometry, load_sample, random_subset
 
 
 def by_name(samples):
@@ -177,7 +177,7 @@ def test_16_bit_and_transparent_images_load_as_explain_loads_them(tmp_path, resi
     a 16-bit grey at half scale is 128, not clipped to 255; transparent pixels are white."""
     from PIL import Image
 
-    from unioncam_lite.images import load_image
+    from unioncam_lite.data.images import load_image
     from unioncam_lite.models import ModelSpec
 
     half = tmp_path / "half16.png"

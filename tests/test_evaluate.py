@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from unioncam_lite.cli import main
+from unioncam_lite.apps.cli import main
 
 
 def run_evaluate(tmp_path, *extra, nproc=1):
@@ -55,8 +55,8 @@ def test_bad_input(argv, message, capsys):
 
 from tiny_datasets import IMAGENET, make_imagenet_flat, make_imagenet_folders, make_voc  # noqa: E402
 
-from unioncam_lite import evaluate as ev  # noqa: E402
-from unioncam_lite.datasets import Sample, random_subset  # noqa: E402
+from unioncam_lite.apps import evaluate as ev  # noqa: E402
+from unioncam_lite.data.datasets import Sample, random_subset  # noqa: E402
 
 FAST = ["--model", "efficientnet_lite0", "--methods", "gradcam,layercam", "--steps", "2", "--device", "cpu"]
 

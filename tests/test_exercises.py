@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import unioncam_lite as ucl
-from unioncam_lite import exercises as ex
+from unioncam_lite.course import exercises as ex
 
 
 # the notebooks' reference answers, written without the library functions they exercise

@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import TinyCNN
 from unioncam_lite import ModelSpec, sample_images
 from unioncam_lite.models import imagenet_categories
-from unioncam_lite.explore import Explorer, ExplorerApp, decode_upload, upload_items
+from unioncam_lite.apps.explore import Explorer, ExplorerApp, decode_upload, upload_items
 
 
 def panels(fig):

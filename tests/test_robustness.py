@@ -125,7 +125,7 @@ def test_folded_copy_follows_writes_through_data_and_eps():
 
 def test_no_folded_copy_outlives_a_call():
     """Defect 2, by design: the folded copy is built per call and nothing keeps it."""
-    import unioncam_lite.cams.masked as masked
+    import unioncam_lite.cams.fold as masked
 
     assert not hasattr(masked, "_inference_cache")
 
@@ -408,7 +408,7 @@ def test_eq2_has_no_outer_relu():
 
 def test_one_cam_call_traces_the_model_once_and_keeps_nothing(monkeypatch):
     """Building the folded copy per call stays cheap: a call's sub-steps share one copy, dropped at the end."""
-    import unioncam_lite.cams.masked as masked
+    import unioncam_lite.cams.fold as masked
 
     built = []
     real = masked.fold_batch_norms

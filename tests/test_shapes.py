@@ -5,9 +5,9 @@ import numpy as np
 import torch
 
 from unioncam_lite import capture, denoise_gradients, denoised_cam, gradcam, load_model, normalize_maps
-from unioncam_lite.images import DATA_DIR
-from unioncam_lite.shapes import CLASSES, generate, to_tensor
-from unioncam_lite.train_shapes import augment, train
+from unioncam_lite.data.images import DATA_DIR
+from unioncam_lite.data.shapes import CLASSES, generate, to_tensor
+from unioncam_lite.apps.train_shapes import augment, train
 
 
 def test_generation_is_deterministic_and_masks_are_the_objects():

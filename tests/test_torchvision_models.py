@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from unioncam_lite import gradcam, load_model, resolve_layer, union_cam
-from unioncam_lite.cli import main
+from unioncam_lite.apps.cli import main
 from unioncam_lite.models import find_target_layer, torchvision_classifiers
 
 # the expected default layer of each family, by reading its torchvision source: the module that

@@ -1,39 +1,26 @@
-"""CAM methods. All take ``(model, x, target_layer, class_idx=None)`` and return (N, H, W) maps in [0, 1]."""
+"""The CAM methods: pure functions, tensors in, maps out. Every method takes
+``(model, x, target_layer, class_idx=None)`` and returns (N, H, W) maps in [0, 1].
 
-from .capture import Capture, capture, eval_mode
+Holds: capture (hooks, A and W), layers (lookup, eval mode), common (normalisation, pixel
+space), the gradient CAMs, Score-CAM and Group-CAM, UnionCAM (Eq. 1-8), options (one
+:class:`CamOptions` for the masked passes), masked (the batched masked passes), fold (BN
+folding), fingerprint ("has this model changed"), registry (the methods by name).
+
+May import: torch, torchvision, numpy. Nothing else of the package: it is the bottom layer.
+"""
+from .capture import Capture, capture
 from .common import normalize_maps, resolve_class_idx, upsample_normalize
 from .gradient import gradcam, gradcam_map, gradcampp, gradcampp_map, layercam, layercam_map, xgradcam, xgradcam_map
 from .group import groupcam
+from .layers import eval_mode
+from .options import CamOptions
+from .registry import METHODS, Method, compute_cam, default_methods, get_method, register
 from .score import region_cam, region_map, scorecam
 from .unioncam import (UnionCAM, UnionResult, denoise_gradients, denoised_cam, pixel_alpha, score_gain, select, union,
-                    union_cam)
-
-#: Display name -> function(model, x, target_layer, class_idx, mean=None, std=None) -> (N, H, W)
-METHODS = {
-    "gradcam": ("Grad-CAM", gradcam),
-    "gradcampp": ("Grad-CAM++", gradcampp),
-    "xgradcam": ("XGrad-CAM", xgradcam),
-    "layercam": ("LayerCAM", layercam),
-    "scorecam": ("Score-CAM", scorecam),
-    "groupcam": ("Group-CAM", groupcam),
-    "unioncam": ("UnionCAM", None),
-}
-
-
-def compute_cam(method: str, model, x, target_layer, class_idx=None, *, mean=None, std=None, theta: float = 10.0,
-                batch_size: int | None = None):
-    """Run one method by its short name (see ``METHODS``); pixel-space methods get ``mean``/``std``
-    and ``batch_size`` (masked images per forward pass; None chooses it automatically)."""
-    if method not in METHODS:
-        raise ValueError(f"unknown CAM method {method!r}: choose from {', '.join(METHODS)}")
-    if method == "unioncam":
-        return union_cam(model, x, target_layer, class_idx, theta, mean=mean, std=std, batch_size=batch_size).cam
-    if method in ("scorecam", "groupcam"):
-        return METHODS[method][1](model, x, target_layer, class_idx, mean=mean, std=std, batch_size=batch_size)
-    return METHODS[method][1](model, x, target_layer, class_idx)
-
+                       union_cam)
 
 __all__ = ["Capture", "capture", "eval_mode", "normalize_maps", "resolve_class_idx", "upsample_normalize",
            "gradcam", "gradcampp", "xgradcam", "layercam", "gradcam_map", "gradcampp_map", "xgradcam_map",
-           "layercam_map", "scorecam", "groupcam", "region_cam", "region_map", "UnionCAM", "UnionResult", "denoise_gradients",
-           "denoised_cam", "pixel_alpha", "score_gain", "union", "select", "union_cam", "METHODS", "compute_cam"]
+           "layercam_map", "scorecam", "groupcam", "region_cam", "region_map", "UnionCAM", "UnionResult",
+           "denoise_gradients", "denoised_cam", "pixel_alpha", "score_gain", "union", "select", "union_cam",
+           "CamOptions", "METHODS", "Method", "compute_cam", "default_methods", "get_method", "register"]

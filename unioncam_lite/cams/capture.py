@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..models import eval_mode, resolve_layer  # noqa: F401 (eval_mode: imported from here by the CAMs)
-from .common import ClassIdx, check_input, resolve_class_idx
+from .layers import eval_mode, resolve_layer
+from .common import ClassIdx, Layer, check_input, resolve_class_idx
 
 
 @dataclass
@@ -111,7 +111,7 @@ def check_model(model: nn.Module) -> nn.Module:
     return model
 
 
-def capture(model: nn.Module, x: torch.Tensor, layer: nn.Module | str, class_idx: ClassIdx = None,
+def capture(model: nn.Module, x: torch.Tensor, layer: Layer, class_idx: ClassIdx = None,
             gradients: bool = True) -> Capture:
     """Run ``model`` on ``x``; return A, W = ∂y_c/∂A (if ``gradients``), logits and classes.
 

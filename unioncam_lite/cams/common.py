@@ -19,8 +19,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+#: The class(es) to explain: None (each image's prediction), one int, or one int per image.
 ClassIdx = int | Sequence[int] | torch.Tensor | np.ndarray | None
+#: A target layer: one of the model's sub-modules or its dotted name (``"features.29"``).
+Layer = nn.Module | str
+#: A model's per-channel input normalisation (mean or std), or None for pixel-space inputs.
+Normalization = Sequence[float] | None
 EPS = 1e-8
 CONSTANT_RTOL = 1e-5
 

@@ -7,11 +7,13 @@ upsamples bilinearly and min-max normalises to (N, H, W) in [0, 1].
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from .capture import capture
-from .common import ClassIdx, upsample_normalize, weighted_sum
+from .common import ClassIdx, Layer, upsample_normalize, weighted_sum
 
 
 def gradcam_map(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
@@ -46,26 +48,26 @@ def layercam_map(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return weighted_sum(torch.relu(W), A)
 
 
-def _gradient_cam(map_fn, model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx) -> torch.Tensor:
+def _gradient_cam(map_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx) -> torch.Tensor:
     cap = capture(model, x, target_layer, class_idx)
     return upsample_normalize(map_fn(cap.activations, cap.gradients), x.shape[-2:])
 
 
-def gradcam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None) -> torch.Tensor:
+def gradcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None) -> torch.Tensor:
     """Grad-CAM maps (N, H, W) in [0, 1]. See :func:`gradcam_map`."""
     return _gradient_cam(gradcam_map, model, x, target_layer, class_idx)
 
 
-def gradcampp(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None) -> torch.Tensor:
+def gradcampp(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None) -> torch.Tensor:
     """Grad-CAM++ maps (N, H, W) in [0, 1]. See :func:`gradcampp_map`."""
     return _gradient_cam(gradcampp_map, model, x, target_layer, class_idx)
 
 
-def xgradcam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None) -> torch.Tensor:
+def xgradcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None) -> torch.Tensor:
     """XGrad-CAM maps (N, H, W) in [0, 1]. See :func:`xgradcam_map`."""
     return _gradient_cam(xgradcam_map, model, x, target_layer, class_idx)
 
 
-def layercam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None) -> torch.Tensor:
+def layercam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None) -> torch.Tensor:
     """LayerCAM maps (N, H, W) in [0, 1]. See :func:`layercam_map`."""
     return _gradient_cam(layercam_map, model, x, target_layer, class_idx)

@@ -18,13 +18,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .capture import capture, eval_mode
-from .common import ClassIdx, PixelSpace, blur, normalize_maps, upsample
+from .capture import capture
+from .common import ClassIdx, Layer, Normalization, PixelSpace, blur, normalize_maps, upsample
+from .layers import eval_mode
 from .masked import auto_batch_size, class_scores
 
 
-def groupcam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None, *, groups: int = 32,
-             mean=None, std=None, batch_size: int | None = None) -> torch.Tensor:
+def groupcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *, groups: int = 32,
+             mean: Normalization = None, std: Normalization = None, batch_size: int | None = None) -> torch.Tensor:
     """Group-CAM maps (N, H, W) in [0, 1]: one backward pass and G + 1 forward passes per image."""
     cap = capture(model, x, target_layer, class_idx)
     A = cap.activations.float()

@@ -3,177 +3,27 @@
 A mask M (values in [0, 1]) multiplies the image in pixel space, M ⊙ I0, and the product is
 normalised again for the model. All masked images of a chunk are written into one
 preallocated channels_last buffer and forwarded as one batch under ``torch.inference_mode``;
-nothing leaves the model's device and no per-score ``.item()`` is taken.
-
-``fuse=True`` runs these passes through :func:`inference_model`, a copy of the model with each
-batch norm folded into the convolution before it (exact algebra; results differ from the
-unfused model by float rounding only, ~1e-6 relative, as a different batch size also does).
-The copy is built per call from the current weights and never cached.
+nothing leaves the model's device and no per-score ``.item()`` is taken. How the passes run
+(batch size, BN folding, the approximations) is one :class:`.options.CamOptions`.
 """
 from __future__ import annotations
 
-import threading
 import weakref
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .capture import eval_mode
 from .common import PixelSpace, normalize_maps, upsample
+from .fingerprint import model_structure
+from .fold import inference_model
+from .layers import eval_mode
+from .options import CamOptions
 
 CPU_BATCH = 4
+#: The masked passes through the model itself: no folding, no approximation.
+PLAIN = CamOptions(fuse=False)
 _batch_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _leaf_conv_tracer():
-    """A ``torch.fx.Tracer`` that keeps every ``nn.Conv2d`` (subclasses too) a leaf module."""
-    import torch.fx as fx
-
-    class Tracer(fx.Tracer):
-        def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-            return isinstance(m, nn.Conv2d) or super().is_leaf_module(m, qualname)
-
-    return Tracer()
-
-
-def _hooked(m: nn.Module) -> bool:
-    return bool(m._forward_hooks or m._forward_pre_hooks or getattr(m, "_forward_hooks_with_kwargs", None))
-
-
-def _static_padding(conv: nn.Module) -> nn.Module | None:
-    """The zero pad of efficientnet_lite_pytorch's ``Conv2dStaticSamePadding``, or None for other convolutions.
-
-    That class's ``forward`` is ``F.conv2d(self.static_padding(x), self.weight, self.bias, ...)``
-    (checked by tests/test_speed_options.py against the unfolded model), so it folds like a
-    plain convolution preceded by its pad.
-    """
-    cls = type(conv)
-    if cls.__name__ == "Conv2dStaticSamePadding" and cls.__module__.startswith("efficientnet_lite_pytorch"):
-        pad = conv.static_padding
-        if isinstance(pad, nn.ZeroPad2d) or type(pad).__name__ == "Identity":
-            return pad
-    return None
-
-
-def _foldable_conv(conv) -> bool:
-    """Exactly ``nn.Conv2d`` (or the one verified subclass above), zero padding, no parametrization or hook."""
-    from torch.nn.utils import parametrize
-
-    return ((type(conv) is nn.Conv2d or _static_padding(conv) is not None) and conv.padding_mode == "zeros"
-            and not parametrize.is_parametrized(conv) and not _hooked(conv))
-
-
-def _foldable_bn(bn) -> bool:
-    """Exactly ``nn.BatchNorm2d`` with running statistics (used in eval mode) and no hook."""
-    return type(bn) is nn.BatchNorm2d and bn.running_mean is not None and not _hooked(bn)
-
-
-def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Module:
-    """A new plain ``nn.Conv2d`` computing bn(conv(x)) with running statistics.
-
-    The arithmetic is torch's own, ``torch.nn.utils.fusion.fuse_conv_bn_weights``:
-    w·s and (b − μ)·s + β with s = γ/√(σ²+ε). A symmetric TensorFlow-style zero pad
-    (``static_padding``) moves into the convolution's own padding (same zeros, one copy less);
-    an asymmetric one stays in front of it.
-    """
-    from torch.nn.utils.fusion import fuse_conv_bn_weights
-
-    weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
-                                        bn.weight, bn.bias)
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                      conv.dilation, conv.groups, bias=True, device="meta")  # no init: both tensors replaced
-    fused.weight, fused.bias = weight.requires_grad_(False), bias.requires_grad_(False)
-    pad = _static_padding(conv)
-    if not isinstance(pad, nn.ZeroPad2d):
-        return fused
-    left, right, top, bottom = pad.padding
-    if left == right and top == bottom and tuple(conv.padding) == (0, 0):
-        fused.padding = (top, left)
-        return fused
-    return nn.Sequential(pad, fused)
-
-
-def fold_batch_norms(model: nn.Module) -> nn.Module | None:
-    """fx graph of ``model`` with each conv→BN pair folded into one convolution; None if nothing folds.
-
-    Call it with ``model`` in eval mode (:func:`inference_model` does). A pair is folded only
-    when the convolution is exactly ``nn.Conv2d`` (not a subclass that may transform its weight,
-    except efficientnet_lite_pytorch's verified same-padding one), has no parametrization
-    (weight/spectral norm) or hook, feeds only the batch norm, and the batch norm is exactly
-    ``nn.BatchNorm2d`` with running statistics and no hook. Everything else runs unchanged.
-    A ReLU/ReLU6 right after a folded convolution runs in place (its input has no other use).
-    The graph shares every unfolded sub-module with ``model``; models fx cannot trace give None.
-    """
-    import torch.fx as fx
-
-    try:
-        graph = _leaf_conv_tracer().trace(model)
-    except Exception:  # data-dependent control flow etc.: run the model itself
-        return None
-    gm = fx.GraphModule(model, graph)
-    modules = dict(gm.named_modules())
-    folded = set()
-    for node in list(gm.graph.nodes):
-        bn = modules.get(node.target) if node.op == "call_module" else None
-        if not _foldable_bn(bn) or len(node.args) != 1 or node.kwargs:
-            continue
-        prev = node.args[0]
-        conv = modules.get(prev.target) if isinstance(prev, fx.Node) and prev.op == "call_module" else None
-        if conv is None or not _foldable_conv(conv) or len(prev.users) != 1 or prev.kwargs or len(prev.args) != 1:
-            continue
-        name = f"folded_{len(folded)}"
-        gm.add_submodule(name, _fold(conv, bn))
-        with gm.graph.inserting_after(prev):
-            new = gm.graph.call_module(name, prev.args)
-        node.replace_all_uses_with(new)
-        gm.graph.erase_node(node)
-        gm.graph.erase_node(prev)
-        folded.add(new)
-    if not folded:
-        return None
-    for node in gm.graph.nodes:
-        act = modules.get(node.target) if node.op == "call_module" else None
-        if (type(act) in (nn.ReLU, nn.ReLU6) and not act.inplace and node.args and node.args[0] in folded
-                and len(node.args[0].users) == 1 and not _hooked(act)):
-            node.op, node.kwargs = "call_function", {}
-            node.target, node.args = ((F.relu_, (node.args[0],)) if type(act) is nn.ReLU
-                                      else (F.hardtanh_, (node.args[0], 0.0, 6.0)))
-    gm.graph.eliminate_dead_code()
-    gm.graph.lint()
-    gm.recompile()
-    gm.delete_all_unused_submodules()
-    return gm
-
-
-_active = threading.local()   # the folded copies of the calls in progress (this thread)
-
-
-@contextmanager
-def inference_model(model: nn.Module, fuse: bool = True):
-    """Context: ``model`` in eval mode, and the module to run masked passes with.
-
-    That module is ``model`` itself, or (``fuse``) a BN-folded copy built on entry, from the
-    weights as they are, and dropped on exit: nothing is cached across calls, so no copy can
-    outlive a change to the weights. A nested ``inference_model`` of the same model (a CAM
-    call's own sub-steps: region map, black image, β passes) reuses the copy of the outermost
-    one instead of tracing again. Every sub-module's train/eval flag is restored on exit, also
-    after an error. Forward hooks on the whole model, or on folded convolutions, batch norms and
-    in-place activations, do not fire in the copy.
-    """
-    stack = _active.__dict__.setdefault("stack", [])
-    outer = next((net for m, f, net in reversed(stack) if m is model and f == fuse), None)
-    if outer is not None:
-        yield outer
-        return
-    with eval_mode(model):
-        net = (fold_batch_norms(model) if fuse else None) or model
-        stack.append((model, fuse, net))
-        try:
-            yield net
-        finally:
-            stack.pop()
 
 
 def auto_batch_size(model: nn.Module, x: torch.Tensor, max_memory: int | None = None) -> int:
@@ -186,7 +36,7 @@ def auto_batch_size(model: nn.Module, x: torch.Tensor, max_memory: int | None = 
     """
     if x.device.type != "cuda":
         return CPU_BATCH
-    key = (tuple(x.shape[1:]), x.dtype, x.device, max_memory)
+    key = (model_structure(model), tuple(x.shape[1:]), x.dtype, x.device, max_memory)
     sizes = _batch_cache.setdefault(model, {})
     if key not in sizes:
         probe = x[:1].expand(8, *x.shape[1:]).contiguous()
@@ -202,7 +52,7 @@ def auto_batch_size(model: nn.Module, x: torch.Tensor, max_memory: int | None = 
     return sizes[key]
 
 
-def autocast_context(device: torch.device, dtype: torch.dtype | None):
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> AbstractContextManager:
     """``torch.autocast`` for the masked passes when ``dtype`` (bf16/fp16) is given, else a no-op.
 
     An approximation, off by default: scores are computed in reduced precision.
@@ -218,22 +68,23 @@ def class_scores(logits: torch.Tensor, class_idx: torch.Tensor, probs: bool) -> 
 
 def masked_scores(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, image_index: torch.Tensor,
                   class_idx: torch.Tensor, pixels: PixelSpace, *, probs: bool, normalize: bool = True,
-                  batch_size: int | None = None, max_memory: int | None = None,
-                  autocast: torch.dtype | None = None, fuse: bool = False) -> torch.Tensor:
+                  options: CamOptions = PLAIN) -> torch.Tensor:
     """f_c(M_j ⊙ I0[image_index[j]]) for every mask j, in batches; returns (M,) scores.
 
     ``masks`` (M, h, w) may be at feature resolution: each chunk is upsampled bilinearly to
     the input size and (if ``normalize``) min-max normalised just before use, so only one
-    chunk of full-size masks exists at a time. ``autocast`` (bf16/fp16, an approximation) and
-    ``fuse`` (BN folding, exact up to rounding) are off here; the CAM functions turn ``fuse`` on.
+    chunk of full-size masks exists at a time. ``options``: batch size, BN folding and the
+    approximations (:class:`.options.CamOptions`); the default here is the plain model
+    (``PLAIN``, no folding), the CAM functions pass theirs (folding on).
     """
     m = masks.shape[0]
     out = torch.empty(m, device=x.device, dtype=torch.float32)
     if m == 0:
         return out
-    bs = batch_size or auto_batch_size(model, x, max_memory)
+    bs = options.batch_size or auto_batch_size(model, x, options.max_memory)
     size = x.shape[-2:]
-    with torch.inference_mode(), inference_model(model, fuse) as net, autocast_context(x.device, autocast):
+    with torch.inference_mode(), inference_model(model, options.fuse) as net, \
+            autocast_context(x.device, options.autocast):
         images = pixels.to_pixels(x)
         # channels_last input: EfficientNet-Lite0 forwards in 11.6 instead of 16.1 ms/image on 2 CPU
         # cores at batch 4 (NHWC weights add nothing measurable, so the model is left untouched)

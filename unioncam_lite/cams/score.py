@@ -9,12 +9,12 @@ with y_c the class logit, as torch-cam's ScoreCAM computes it (subtracting the b
 score does not change a softmax over channels, but it is the paper's "increase of
 confidence", so it is kept).
 
-Exact savings (``skip=True``, default): a constant channel (e.g. all zero after ReLU) gives
+Exact savings (``skip``, default on; options in :mod:`.options`): a constant channel (e.g. all zero after ReLU) gives
 an all-zero mask, so its masked image *is* the black image and its score is the black score,
 with no forward pass; channels whose normalised maps are identical are forwarded once.
 The map is the same as without skipping (tests/test_score_cam.py checks it). ``fuse=True``
 (default) runs the masked passes through a copy of the model with batch norms folded into
-the convolutions: the same function up to float rounding (see :mod:`.masked`).
+the convolutions: the same function up to float rounding (see :mod:`.fold`).
 
 Approximations, off by default: ``top_k`` keeps only the k channels of largest activation
 variance (Faster Score-CAM); ``autocast`` (``torch.bfloat16``/``torch.float16``) runs the masked
@@ -22,37 +22,45 @@ passes in reduced precision (tests/test_speed_options.py: correlation > 0.99 wit
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from .capture import capture
-from .common import ClassIdx, PixelSpace, normalize_maps, upsample_normalize, weighted_sum
-from .masked import black_scores, inference_model, masked_scores
+from .common import ClassIdx, Layer, Normalization, PixelSpace, normalize_maps, upsample_normalize, weighted_sum
+from .fold import inference_model
+from .masked import black_scores, masked_scores
+from .options import CamOptions, resolve_options
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .options import OptionFields
 
 
 def channel_scores(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor,
-                   pixels: PixelSpace, *, probs: bool = False, skip: bool = True,
-                   batch_size: int | None = None, max_memory: int | None = None,
-                   autocast: torch.dtype | None = None, fuse: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                   pixels: PixelSpace, *, probs: bool = False, options: CamOptions | None = None,
+                   **overrides: Unpack[OptionFields]) -> tuple[torch.Tensor, torch.Tensor]:
     """Scores y_c(M_k ⊙ I0) for all channels of all images, and the black scores y_c(I_b).
 
     Returns ``(scores (N, K), black (N,))``; masks of all images share the same batches.
+    ``options`` / ``overrides``: :class:`.options.CamOptions` (``top_k`` is applied by the caller).
     """
+    opts = resolve_options(options, **overrides)
     n, k = A.shape[:2]
     low = normalize_maps(A.float()).flatten(0, 1)  # (N*K, h, w), same masks once upsampled
     image_index = torch.arange(n, device=A.device).repeat_interleave(k)
-    black = black_scores(model, x, class_idx, pixels, probs=probs, fuse=fuse)
-    if not skip:
-        scores = masked_scores(model, x, low, image_index, class_idx, pixels, probs=probs,
-                               batch_size=batch_size, max_memory=max_memory, autocast=autocast, fuse=fuse)
+    black = black_scores(model, x, class_idx, pixels, probs=probs, fuse=opts.fuse)
+    if not opts.skip:
+        scores = masked_scores(model, x, low, image_index, class_idx, pixels, probs=probs, options=opts)
         return scores.view(n, k), black
     scores = black[image_index].clone()
     live = low.flatten(1).amax(1) > 0  # a constant channel normalises to all zeros -> black image
     rows = torch.cat([image_index[live, None].to(low.dtype), low[live].flatten(1)], dim=1)
     unique, inverse = torch.unique(rows, dim=0, return_inverse=True)
     unique_scores = masked_scores(model, x, unique[:, 1:].view(-1, *low.shape[1:]), unique[:, 0].long(),
-                                  class_idx, pixels, probs=probs, batch_size=batch_size, max_memory=max_memory,
-                                  autocast=autocast, fuse=fuse)
+                                  class_idx, pixels, probs=probs, options=opts)
     scores[live] = unique_scores[inverse]
     return scores.view(n, k), black
 
@@ -78,29 +86,28 @@ def region_map(A: torch.Tensor, scores: torch.Tensor, black: torch.Tensor) -> to
 
 
 def region_cam(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor, *,
-               mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
-               skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None,
-               fuse: bool = True) -> torch.Tensor:
+               mean: Normalization = None, std: Normalization = None, options: CamOptions | None = None,
+               **overrides: Unpack[OptionFields]) -> torch.Tensor:
     """UnionCAM's region map L_reg (Score-CAM) from captured activations A: (N, H, W) in [0, 1].
 
-    Exact: ``skip``, ``fuse`` (up to rounding). Approximate, off by default: ``top_k``, ``autocast``.
+    ``options`` / ``overrides``: :class:`.options.CamOptions` (exact by default; ``top_k`` and
+    ``autocast`` are the approximations).
     """
+    opts = resolve_options(options, **overrides)
     pixels = PixelSpace(mean, std, x)
-    A = top_k_channels(A, top_k)
-    scores, black = channel_scores(model, x, A, class_idx.to(x.device), pixels, skip=skip,
-                                   batch_size=batch_size, max_memory=max_memory, autocast=autocast, fuse=fuse)
+    A = top_k_channels(A, opts.top_k)
+    scores, black = channel_scores(model, x, A, class_idx.to(x.device), pixels, options=opts)
     return upsample_normalize(region_map(A, scores, black), x.shape[-2:])
 
 
-def scorecam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None, *,
-             mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
-             skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None,
-             fuse: bool = True) -> torch.Tensor:
+def scorecam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
+             mean: Normalization = None, std: Normalization = None, options: CamOptions | None = None,
+             **overrides: Unpack[OptionFields]) -> torch.Tensor:
     """Score-CAM maps (N, H, W) in [0, 1]; one plain forward pass, then ≤ K masked passes per image.
 
-    Options as in :func:`region_cam`; ``max_memory`` (bytes) caps the automatic CUDA batch size.
+    ``options`` / ``overrides`` as in :func:`region_cam`.
     """
-    with inference_model(model, fuse):   # one BN-folded copy for the black and the masked passes
+    opts = resolve_options(options, **overrides)
+    with inference_model(model, opts.fuse):   # one BN-folded copy for the black and the masked passes
         cap = capture(model, x, target_layer, class_idx, gradients=False)
-        return region_cam(model, x, cap.activations, cap.class_idx, mean=mean, std=std, batch_size=batch_size,
-                          max_memory=max_memory, skip=skip, top_k=top_k, autocast=autocast, fuse=fuse)
+        return region_cam(model, x, cap.activations, cap.class_idx, mean=mean, std=std, options=opts)

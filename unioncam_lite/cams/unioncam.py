@@ -23,18 +23,26 @@ Choices where the paper is silent:
 """
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .capture import Capture, capture
-from .common import (ClassIdx, PixelSpace, check_theta, class_idx_tensor, normalize_maps, upsample_normalize,
-                     weighted_sum)
-from .masked import black_scores, inference_model, masked_scores
+from .common import (ClassIdx, Layer, Normalization, PixelSpace, check_theta, class_idx_tensor, normalize_maps,
+                     upsample_normalize, weighted_sum)
+from .fingerprint import model_fingerprint
+from .fold import inference_model
+from .layers import resolve_layer
+from .masked import black_scores, masked_scores
+from .options import CamOptions, resolve_options
 from .score import region_cam
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .options import OptionFields
 
 
 def denoise_gradients(W: torch.Tensor, theta: float = 10.0) -> torch.Tensor:
@@ -63,7 +71,8 @@ def denoised_cam(A: torch.Tensor, W_denoised: torch.Tensor) -> torch.Tensor:
 
 
 def score_gain(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, class_idx: torch.Tensor, *,
-               mean=None, std=None, black: torch.Tensor | None = None, fuse: bool = True) -> torch.Tensor:
+               mean: Normalization = None, std: Normalization = None, black: torch.Tensor | None = None,
+               fuse: bool = True) -> torch.Tensor:
     """Eq. 4, 5, 7: β = f_c(L ⊙ I0) − f_c(I_b), f_c the softmax probability of class c.
 
     ``cam`` is (N, H, W) or (S, N, H, W) (S maps per image scored in one batch); returns
@@ -78,7 +87,7 @@ def score_gain(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, class_idx: 
     s, n = maps.shape[:2]
     image_index = torch.arange(n, device=x.device).repeat(s)
     scores = masked_scores(model, x, maps.flatten(0, 1), image_index, class_idx, pixels, probs=True,
-                           normalize=False, batch_size=2 * n * s, fuse=fuse)
+                           normalize=False, options=CamOptions(batch_size=2 * n * s, fuse=fuse))
     gain = scores.view(s, n) - black
     return gain if cam.ndim == 4 else gain[0]
 
@@ -126,63 +135,6 @@ class _ThetaFree:
     black: torch.Tensor
 
 
-def model_fingerprint(model: nn.Module) -> tuple:
-    """What the θ-free cache must see change: the model's structure and hyper-parameters
-    (``repr``, e.g. a batch norm's ``eps``) and per parameter or buffer its shape, dtype, device,
-    norm and per-row sums (float64). (Train/eval flags do not matter: every pass runs in eval mode.)
-
-    Reads every weight once (on 2 shared CPU cores ~0.01 s for EfficientNet-Lite0, 0.7-0.9 s for
-    VGG16's 138 M weights), so changes made through any path are seen, ``p.data.copy_(...)``
-    included, which a ``_version`` counter misses. A change that keeps each tensor's norm and every
-    row's sum (values permuted within one row) is not seen: call :meth:`UnionCAM.clear` after such
-    an edit. Inside a :func:`weights_held` block the weights are read only the first time.
-    """
-    held = getattr(_held, "models", {})
-    if held.get(id(model)) is not None:
-        return held[id(model)]
-    fingerprint = weight_statistics(model)
-    if id(model) in held:
-        held[id(model)] = fingerprint
-    return fingerprint
-
-
-def weight_statistics(model: nn.Module) -> tuple:
-    """The value of :func:`model_fingerprint`, computed from the weights."""
-    tensors = [t.detach() for t in (*model.parameters(), *model.buffers())]
-    stats = []
-    with torch.no_grad():
-        for t in tensors:
-            if t.numel() == 0:
-                continue
-            if not t.is_floating_point():   # integer buffers, e.g. num_batches_tracked
-                t = t.double()
-            rows = t.reshape(t.shape[0], -1) if t.ndim > 1 else t.reshape(1, -1)
-            stats.append(rows.sum(1, dtype=torch.float64).cpu())
-            stats.append(torch.linalg.vector_norm(t, dtype=torch.float64).reshape(1).cpu())
-    values = torch.cat(stats).numpy().tobytes() if stats else b""
-    layout = tuple((tuple(t.shape), str(t.dtype), str(t.device)) for t in tensors)
-    return repr(model), layout, hash(values)
-
-
-_held = threading.local()   # models in a weights_held block of this thread: id -> fingerprint (None: not read yet)
-
-
-@contextmanager
-def weights_held(model: nn.Module):
-    """A block in which the caller does not change ``model``'s weights, so :func:`model_fingerprint`
-    reads them once and then returns that value (the explorer holds one around each call, in which
-    its own caches and each UnionCAM's check the model several times). Nested blocks share it."""
-    held = _held.__dict__.setdefault("models", {})
-    if id(model) in held:
-        yield model
-        return
-    held[id(model)] = None
-    try:
-        yield model
-    finally:
-        del held[id(model)]
-
-
 class UnionCAM:
     """UnionCAM for one model and target layer, with a cache for interactive use.
 
@@ -193,25 +145,19 @@ class UnionCAM:
     every call), and :meth:`clear` empties it by hand.
 
     ``mean``/``std``: the model's input normalisation, so masks act in pixel space (see the
-    module docstring); ``None`` treats the input as pixel space already. ``batch_size``,
-    ``max_memory`` (bytes, caps the automatic CUDA batch), ``skip`` and ``fuse`` (exact; ``fuse``
-    up to float rounding) and the approximations ``top_k`` and ``autocast`` (both off by default)
-    go to the region pass, see :mod:`.score`; ``fuse`` also to the β passes, which are never
-    approximated.
+    module docstring); ``None`` treats the input as pixel space already. ``options`` /
+    ``overrides`` (:class:`.options.CamOptions`) go to the region pass; ``fuse`` also to the β
+    passes, which are never approximated.
     """
 
-    def __init__(self, model: nn.Module, target_layer, *, mean=None, std=None,
-                 batch_size: int | None = None, max_memory: int | None = None, skip: bool = True,
-                 top_k: int | None = None, autocast: torch.dtype | None = None, cache_size: int = 16,
-                 fuse: bool = True):
-        from ..models import resolve_layer
-
+    def __init__(self, model: nn.Module, target_layer: Layer, *, mean: Normalization = None,
+                 std: Normalization = None, cache_size: int = 16, options: CamOptions | None = None,
+                 **overrides: Unpack[OptionFields]):
         self.model = model
         self.layer = resolve_layer(model, target_layer)
         self.mean, self.std = mean, std
-        self.region_options = dict(batch_size=batch_size, max_memory=max_memory, skip=skip, top_k=top_k,
-                                   autocast=autocast, fuse=fuse)
-        self.fuse = fuse
+        self.options = resolve_options(options, **overrides)
+        self.fuse = self.options.fuse
         self.cache_size = cache_size
         self._cache: dict[tuple, _ThetaFree] = {}
         self._fingerprint: tuple | None = None
@@ -244,7 +190,7 @@ class UnionCAM:
     def _compute_theta_free(self, x: torch.Tensor, class_idx: ClassIdx) -> _ThetaFree:
         cap = capture(self.model, x, self.layer, class_idx)
         region = region_cam(self.model, x, cap.activations, cap.class_idx, mean=self.mean, std=self.std,
-                            **self.region_options)
+                            options=self.options)
         pixels = PixelSpace(self.mean, self.std, x)
         black = black_scores(self.model, x, cap.class_idx, pixels, probs=True, fuse=self.fuse)
         beta_reg = score_gain(self.model, x, region, cap.class_idx, mean=self.mean, std=self.std, black=black,
@@ -269,16 +215,14 @@ class UnionCAM:
                            cap.class_idx, theta, cap.logits.float().softmax(dim=1))
 
 
-def union_cam(model: nn.Module, x: torch.Tensor, target_layer, class_idx: ClassIdx = None, theta: float = 10.0,
-              *, mean=None, std=None, batch_size: int | None = None, max_memory: int | None = None,
-              skip: bool = True, top_k: int | None = None, autocast: torch.dtype | None = None,
-              fuse: bool = True) -> UnionResult:
-    """UnionCAM in one call: a :class:`UnionResult` with ``cam``, the three maps, the βs and ``chosen``.
+def union_cam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None,
+              theta: float = 10.0, *, mean: Normalization = None, std: Normalization = None,
+              options: CamOptions | None = None, **overrides: Unpack[OptionFields]) -> UnionResult:
+    """UnionCAM in one call (Eq. 1-8): a :class:`UnionResult` with ``cam``, the three maps, the βs and ``chosen``.
 
-    Exact by default (``skip``, ``fuse``: see :mod:`.score`); ``top_k`` and ``autocast`` are the
-    named approximations. Cost: one forward+backward, ≤ K masked passes, 4 more forwards.
+    Exact by default (:class:`.options.CamOptions`); ``top_k`` and ``autocast`` are the named
+    approximations. Cost: one forward+backward, ≤ K masked passes, 4 more forwards.
     """
     check_theta(theta)
-    explainer = UnionCAM(model, target_layer, mean=mean, std=std, batch_size=batch_size,
-                         max_memory=max_memory, skip=skip, top_k=top_k, autocast=autocast, fuse=fuse)
+    explainer = UnionCAM(model, target_layer, mean=mean, std=std, options=resolve_options(options, **overrides))
     return explainer(x, class_idx, theta)

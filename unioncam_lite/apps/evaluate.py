@@ -30,10 +30,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .cams import METHODS, compute_cam
-from .cams.common import check_theta
-from .metrics import drop_increase_per_image, energy_pointing_game, insertion_deletion, iou_at_threshold
-from .models import ModelSpec
+from ..cams import METHODS, compute_cam
+from ..cams.common import check_theta
+from ..metrics import drop_increase_per_image, energy_pointing_game, insertion_deletion, iou_at_threshold
+from ..models import ModelSpec
 
 COLUMNS = ("image", "label", "class_idx", "class", "method", "drop", "increase", "insertion", "deletion",
            "energy pointing game", "IoU@0.5")
@@ -55,15 +55,15 @@ class Item:
 
 def photo_items(folder: Path, spec: ModelSpec, resize: str = "fit") -> list[Item]:
     """The photographs of a folder (no ground truth), named by file name."""
-    from .datasets import image_folder
+    from ..data.datasets import image_folder
 
     return sample_items(image_folder(folder), spec, resize, exif=True)
 
 
 def sample_items(samples, spec: ModelSpec, resize: str, exif: bool = False) -> list[Item]:
     """Lazy items for :class:`datasets.Sample` s: each image is read when its turn comes."""
-    from .datasets import load_sample
-    from .images import load_image, to_model_tensor
+    from ..data.datasets import load_sample
+    from ..data.images import load_image, to_model_tensor
 
     def loader(sample):
         def load():
@@ -84,8 +84,8 @@ def sample_items(samples, spec: ModelSpec, resize: str, exif: bool = False) -> l
 
 def shapes_items(n: int, seed: int, spec: ModelSpec) -> list[Item]:
     """``n`` generated shapes images (seed ``seed``) with their exact object masks."""
-    from .images import to_model_tensor
-    from .shapes import CLASSES, generate
+    from ..data.images import to_model_tensor
+    from ..data.shapes import CLASSES, generate
 
     images, labels, masks = generate(n, seed=seed)
 
@@ -221,7 +221,7 @@ class ResultsCSV:
 
 def check_settings(out: Path, settings: dict, write: bool) -> None:
     """The settings of the run that wrote ``out`` must equal these (resuming mixes no runs)."""
-    from .outputs import write_text_atomic
+    from ..outputs import write_text_atomic
 
     record = out.with_suffix(".run.json")
     if record.is_file():
@@ -260,7 +260,7 @@ def summarise(rows: list[dict]):
     table["images"] = groups.size().reindex(order).values
     if boxes:
         table["images with boxes"] = groups[boxes[0]].count().reindex(order).values
-    table.index = [METHODS[m][0] for m in table.index]
+    table.index = [METHODS[m].label for m in table.index]
     return df, table
 
 
@@ -279,7 +279,7 @@ def write_summary(rows: list[dict], out: Path, title: str) -> str:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from .outputs import save_figure_atomic, write_text_atomic
+    from ..outputs import save_figure_atomic, write_text_atomic
 
     _, table = summarise(rows)
     text = markdown_table(table)
@@ -315,7 +315,7 @@ def parse_methods(text: str) -> list[str]:
 
 def _source(args) -> tuple[str, dict, Callable]:
     """(description, settings, items(spec)) of the data named by --dataset/--images."""
-    from . import datasets
+    from ..data import datasets
 
     if args.dataset:
         if args.images is not None:
@@ -351,7 +351,7 @@ def _source(args) -> tuple[str, dict, Callable]:
         settings = {"data": "shapes", "seed": args.seed}
 
         def items(spec):
-            from .shapes import CLASSES
+            from ..data.shapes import CLASSES
 
             if list(spec.categories) != list(CLASSES):
                 raise ValueError(f"--images shapes needs --model shapes_cnn (a model trained on the shapes classes); "
@@ -383,8 +383,8 @@ def run(args) -> int:
     import torch.distributed as dist
     from tqdm.auto import tqdm
 
-    from .models import load_model, resolve_layer
-    from .outputs import check_output_file
+    from ..models import load_model, resolve_layer
+    from ..outputs import check_output_file
 
     check_theta(args.theta)
     methods = parse_methods(args.methods)

@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .cams import METHODS, UnionCAM, UnionResult, compute_cam
-from .cams.unioncam import model_fingerprint, weights_held
-from .images import load_image, sample_images
-from .models import ModelSpec, resolve_layer
-from .viz import add_colorbar, show_cam
+from ..cams import METHODS, UnionCAM, UnionResult, compute_cam
+from ..cams.fingerprint import model_fingerprint, weights_held
+from ..data.images import load_image, sample_images
+from ..models import ModelSpec, resolve_layer
+from ..viz import add_colorbar, show_cam
 
 
 def decode_upload(content: bytes | bytearray | memoryview) -> Image.Image:
@@ -199,7 +199,7 @@ class Explorer:
         image = self.images[name][0]
         c = self.predicted(name) if class_idx is None else self.spec.class_index(class_idx)
         p = float(self.probabilities(name)[c])
-        panels = [("image", None), (METHODS[method][0], cam)]
+        panels = [("image", None), (METHODS[method].label, cam)]
         if r is not None:
             panels += [(f"L_den  β={r.beta_denoised[0]:.3f}", r.denoised[0]),
                        (f"L_reg  β={r.beta_region[0]:.3f}", r.region[0]),
@@ -251,7 +251,7 @@ class ExplorerApp:
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="your image")
         self.klass = widgets.Combobox(options=[], value="", placeholder="class name or index", description="class",
                                       ensure_option=False, continuous_update=False)
-        self.method = widgets.Dropdown(options=[(label, key) for key, (label, _) in METHODS.items()], value=method,
+        self.method = widgets.Dropdown(options=[(m.label, key) for key, m in METHODS.items()], value=method,
                                        description="method")
         self.layer = widgets.Dropdown(options=list(explorer.layers), description="layer")
         self.theta = widgets.FloatSlider(value=theta, min=0, max=100, step=5, description="θ",
@@ -297,7 +297,7 @@ class ExplorerApp:
         request = self._request(class_text=None)
         names = ", ".join(name for name, _ in items)
         self._submit(f"reading {names} and computing its top-{self.explorer.top_k} classes and "
-                     f"{METHODS[request['method']][0]}", lambda: self._upload_job(items, request), skippable=False)
+                     f"{METHODS[request['method']].label}", lambda: self._upload_job(items, request), skippable=False)
         return request
 
     def redraw(self, change=None):
@@ -323,7 +323,7 @@ class ExplorerApp:
                     layer=self.layer.value, theta=float(self.theta.value))
 
     def _describe(self, r: dict) -> str:
-        what = METHODS[r["method"]][0] + f" for '{r['image']}'"
+        what = METHODS[r["method"]].label + f" for '{r['image']}'"
         what += " (its top class)" if r["class_text"] is None else f", class '{r['class_text'] or 'predicted'}'"
         what += f", layer {r['layer']}"
         return what + (f", θ={r['theta']:g}" if r["method"] == "unioncam" else "")

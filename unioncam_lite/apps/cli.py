@@ -37,7 +37,7 @@ def positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .datasets import RESIZE_MODES
+    from ..data.datasets import RESIZE_MODES
     from .evaluate import DATASETS
 
     parser = Parser(prog="python -m unioncam_lite", description=__doc__.splitlines()[0])
@@ -83,12 +83,12 @@ METHODS_DEFAULT = ("gradcam", "gradcampp", "xgradcam", "layercam", "scorecam", "
 def explain(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
-    from .cams import UnionCAM, gradcam
-    from .cams.common import check_theta
-    from .images import load_image, sample_images
-    from .models import load_model, resolve_layer
-    from .outputs import check_output_dir, save_figure_atomic
-    from .viz import method_grid
+    from ..cams import UnionCAM, gradcam
+    from ..cams.common import check_theta
+    from ..data.images import load_image, sample_images
+    from ..models import load_model, resolve_layer
+    from ..outputs import check_output_dir, save_figure_atomic
+    from ..viz import method_grid
 
     check_theta(args.theta)
     out = check_output_dir(args.out)

@@ -4,13 +4,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from .models import ModelSpec
+if TYPE_CHECKING:  # data/ sits below models/: the spec is only read (input_size, mean, std)
+    from ..models.spec import ModelSpec
 
-DATA_DIR = Path(os.environ.get("UNIONCAM_DATA", Path(__file__).resolve().parents[1] / "data"))
+DATA_DIR = Path(os.environ.get("UNIONCAM_DATA", Path(__file__).resolve().parents[2] / "data"))
 IMAGE_DIR = DATA_DIR / "images"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .images import DATA_DIR
-from .shapes import ARCHITECTURES, CLASSES, MEAN, STD, generate, to_tensor
+from ..data.images import DATA_DIR
+from ..models.shapes_nets import ARCHITECTURES
+from ..data.shapes import CLASSES, MEAN, STD, generate, to_tensor
 
 #: The settings that produced each committed model (the CLI's defaults).
 DEFAULTS = {"shapes_cnn": dict(n_train=12000, epochs=5, flip=True, darken=0.5),
