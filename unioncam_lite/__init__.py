@@ -17,5 +17,5 @@ from .device import default_device
 from .models import ModelSpec, load_model, resolve_layer
 
 __version__ = "0.1.0"
-__all__ = [*_cams_all, "cached", "default_device", "load_image", "load_samples", "sample_images", "ModelSpec", "load_model",
-           "resolve_layer"]
+__all__ = [*_cams_all, "cached", "default_device", "load_image", "load_samples", "sample_images", "ModelSpec",
+           "load_model", "resolve_layer"]

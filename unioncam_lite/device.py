@@ -19,8 +19,5 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
 
 def model_device(model: torch.nn.Module) -> torch.device:
     """The device of a model's first parameter or buffer (CPU for a model with neither)."""
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return torch.device("cpu")
+    first = next(iter([*model.parameters(), *model.buffers()]), None)
+    return first.device if first is not None else torch.device("cpu")

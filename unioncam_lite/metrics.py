@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cams.layers import eval_mode
 from .cams.common import PixelSpace
 from .cams.common import blur as gaussian_blur
+from .cams.layers import eval_mode
 from .cams.masked import auto_batch_size, class_scores, masked_scores
 
 

@@ -1,15 +1,13 @@
-"""Pictures: a map over an image, several methods side by side, a channel's gradient histogram."""
+"""Pictures: a map over an image, several methods side by side, a channel's gradient histogram.
+
+Importing this module does not choose a matplotlib backend: that is the application's choice
+(matplotlib itself falls back to Agg where there is no display; ``MPLBACKEND`` overrides it).
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import matplotlib
-
-if matplotlib.get_backend().lower() not in {"module://matplotlib_inline.backend_inline", "agg"}:
-    import os
-
-    if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
-        matplotlib.use("Agg")  # headless: CLI, CI
 import matplotlib.pyplot as plt
 import numpy as np
 import torch

@@ -16,8 +16,17 @@ from .layers import eval_mode
 from .options import CamOptions
 from .registry import METHODS, Method, compute_cam, default_methods, get_method, register
 from .score import region_cam, region_map, scorecam
-from .unioncam import (UnionCAM, UnionResult, denoise_gradients, denoised_cam, pixel_alpha, score_gain, select, union,
-                       union_cam)
+from .unioncam import (
+                       UnionCAM,
+                       UnionResult,
+                       denoise_gradients,
+                       denoised_cam,
+                       pixel_alpha,
+                       score_gain,
+                       select,
+                       union,
+                       union_cam,
+)
 
 __all__ = ["Capture", "capture", "eval_mode", "normalize_maps", "resolve_class_idx", "upsample_normalize",
            "gradcam", "gradcampp", "xgradcam", "layercam", "gradcam_map", "gradcampp_map", "xgradcam_map",

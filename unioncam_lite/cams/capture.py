@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import eval_mode, resolve_layer
 from .common import ClassIdx, Layer, check_input, resolve_class_idx
+from .layers import eval_mode, resolve_layer
 
 
 @dataclass
@@ -41,6 +41,12 @@ class Capture:
     gradients: torch.Tensor | None
     logits: torch.Tensor
     class_idx: torch.Tensor
+
+    def require_gradients(self) -> torch.Tensor:
+        """The gradients W; a RuntimeError for a capture made with ``gradients=False``."""
+        if self.gradients is None:
+            raise RuntimeError("this capture has no gradients: call capture(..., gradients=True)")
+        return self.gradients
 
 
 @contextmanager

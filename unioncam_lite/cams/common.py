@@ -110,14 +110,14 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     return torch.where(constant, torch.zeros_like(out), out).view_as(maps)
 
 
-def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Bilinear upsampling (align_corners=False) of (..., h, w) maps to (..., H, W)."""
     lead = maps.shape[:-2]
     out = F.interpolate(maps.reshape(-1, 1, *maps.shape[-2:]), size=tuple(size), mode="bilinear", align_corners=False)
     return out.view(*lead, *out.shape[-2:])
 
 
-def upsample_normalize(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def upsample_normalize(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Feature-resolution maps (N, h, w) -> input-resolution maps (N, H, W) in [0, 1]."""
     return normalize_maps(upsample(maps.float(), size))
 

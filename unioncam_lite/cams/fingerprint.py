@@ -35,10 +35,11 @@ def model_fingerprint(model: nn.Module) -> tuple:
     (``repr``, e.g. a batch norm's ``eps``) and per parameter or buffer its shape, dtype, device,
     norm and per-row sums (float64). (Train/eval flags do not matter: every pass runs in eval mode.)
 
-    Reads every weight once (cost: benchmarks/RESULTS.md), so changes made through any path are seen, ``p.data.copy_(...)``
-    included, which a ``_version`` counter misses. A change that keeps each tensor's norm and every
-    row's sum (values permuted within one row) is not seen: call :meth:`UnionCAM.clear` after such
-    an edit. Inside a :func:`weights_held` block the weights are read only the first time.
+    Reads every weight once (cost: benchmarks/RESULTS.md), so changes made through any path are
+    seen, ``p.data.copy_(...)`` included, which a ``_version`` counter misses. A change that keeps
+    each tensor's norm and every row's sum (values permuted within one row) is not seen: call
+    :meth:`UnionCAM.clear` after such an edit. Inside a :func:`weights_held` block the weights are
+    read only the first time.
     """
     held = getattr(_held, "models", {})
     if held.get(id(model)) is not None:

@@ -16,9 +16,10 @@ weight parametrizations or hooks on the modules it replaces. The arithmetic is t
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypeGuard, cast
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -50,22 +51,24 @@ def _static_padding(conv: nn.Module) -> nn.Module | None:
     cls = type(conv)
     if cls.__name__ == "Conv2dStaticSamePadding" and cls.__module__.startswith("efficientnet_lite_pytorch"):
         pad = conv.static_padding
-        if isinstance(pad, nn.ZeroPad2d) or type(pad).__name__ == "Identity":
+        if isinstance(pad, nn.Module) and (isinstance(pad, nn.ZeroPad2d) or type(pad).__name__ == "Identity"):
             return pad
     return None
 
 
-def _foldable_conv(conv) -> bool:
+def _foldable_conv(conv: object) -> TypeGuard[nn.Conv2d]:
     """Exactly ``nn.Conv2d`` (or the one verified subclass above), zero padding, no parametrization or hook."""
     from torch.nn.utils import parametrize
 
-    return ((type(conv) is nn.Conv2d or _static_padding(conv) is not None) and conv.padding_mode == "zeros"
+    return (isinstance(conv, nn.Conv2d) and (type(conv) is nn.Conv2d or _static_padding(conv) is not None)
+            and conv.padding_mode == "zeros"
             and not parametrize.is_parametrized(conv) and not _hooked(conv))
 
 
-def _foldable_bn(bn) -> bool:
+def _foldable_bn(bn: object) -> TypeGuard[nn.BatchNorm2d]:
     """Exactly ``nn.BatchNorm2d`` with running statistics (used in eval mode) and no hook."""
-    return type(bn) is nn.BatchNorm2d and bn.running_mean is not None and not _hooked(bn)
+    return (isinstance(bn, nn.BatchNorm2d) and type(bn) is nn.BatchNorm2d and bn.running_mean is not None
+            and bn.running_var is not None and not _hooked(bn))
 
 
 def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Module:
@@ -78,10 +81,12 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Module:
     """
     from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-    weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
-                                        bn.weight, bn.bias)
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                      conv.dilation, conv.groups, bias=True, device="meta")  # no init: both tensors replaced
+    mean, var = cast(torch.Tensor, bn.running_mean), cast(torch.Tensor, bn.running_var)  # _foldable_bn: not None
+    weight, bias = fuse_conv_bn_weights(conv.weight, conv.bias, mean, var, bn.eps, bn.weight, bn.bias)
+    pair = tuple[int, int]
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, cast(pair, conv.kernel_size), cast(pair, conv.stride),
+                      cast(pair, conv.padding), cast(pair, conv.dilation), conv.groups, bias=True,
+                      device="meta")  # no init: both tensors replaced
     fused.weight, fused.bias = weight.requires_grad_(False), bias.requires_grad_(False)
     pad = _static_padding(conv)
     if not isinstance(pad, nn.ZeroPad2d):
@@ -112,7 +117,7 @@ def fold_batch_norms(model: nn.Module) -> nn.Module | None:
         return None
     gm = fx.GraphModule(model, graph)
     modules = dict(gm.named_modules())
-    folded = set()
+    folded: set[fx.Node] = set()
     for node in list(gm.graph.nodes):
         bn = modules.get(node.target) if node.op == "call_module" else None
         if not _foldable_bn(bn) or len(node.args) != 1 or node.kwargs:
@@ -133,7 +138,8 @@ def fold_batch_norms(model: nn.Module) -> nn.Module | None:
         return None
     for node in gm.graph.nodes:
         act = modules.get(node.target) if node.op == "call_module" else None
-        if (type(act) in (nn.ReLU, nn.ReLU6) and not act.inplace and node.args and node.args[0] in folded
+        if (isinstance(act, (nn.ReLU, nn.ReLU6)) and type(act) in (nn.ReLU, nn.ReLU6) and not act.inplace
+                and node.args and node.args[0] in folded
                 and len(node.args[0].users) == 1 and not _hooked(act)):
             node.op, node.kwargs = "call_function", {}
             node.target, node.args = ((F.relu_, (node.args[0],)) if type(act) is nn.ReLU

@@ -48,9 +48,13 @@ def layercam_map(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return weighted_sum(torch.relu(W), A)
 
 
-def _gradient_cam(map_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx) -> torch.Tensor:
+MapFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _gradient_cam(map_fn: MapFn, model: nn.Module, x: torch.Tensor, target_layer: Layer,
+                  class_idx: ClassIdx) -> torch.Tensor:
     cap = capture(model, x, target_layer, class_idx)
-    return upsample_normalize(map_fn(cap.activations, cap.gradients), x.shape[-2:])
+    return upsample_normalize(map_fn(cap.activations, cap.require_gradients()), x.shape[-2:])
 
 
 def gradcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None) -> torch.Tensor:

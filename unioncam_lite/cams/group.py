@@ -29,7 +29,7 @@ def groupcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: 
     """Group-CAM maps (N, H, W) in [0, 1]: one backward pass and G + 1 forward passes per image."""
     cap = capture(model, x, target_layer, class_idx)
     A = cap.activations.float()
-    weighted = cap.gradients.float().mean(dim=(2, 3), keepdim=True) * A
+    weighted = cap.require_gradients().float().mean(dim=(2, 3), keepdim=True) * A
     groups = min(groups, A.shape[1])
     masks = torch.stack([g.sum(1) for g in weighted.chunk(groups, dim=1)], dim=1).relu()  # (N, G, h, w)
     masks = normalize_maps(upsample(masks, x.shape[-2:]))  # (N, G, H, W)

@@ -30,8 +30,17 @@ import torch
 from torch import nn
 
 from .capture import Capture, capture
-from .common import (ClassIdx, Layer, Normalization, PixelSpace, check_theta, class_idx_tensor, normalize_maps,
-                     upsample_normalize, weighted_sum)
+from .common import (
+    ClassIdx,
+    Layer,
+    Normalization,
+    PixelSpace,
+    check_theta,
+    class_idx_tensor,
+    normalize_maps,
+    upsample_normalize,
+    weighted_sum,
+)
 from .fingerprint import model_fingerprint
 from .fold import inference_model
 from .layers import resolve_layer
@@ -204,12 +213,17 @@ class UnionCAM:
 
     def _call(self, x: torch.Tensor, class_idx: ClassIdx, theta: float) -> UnionResult:
         base = self.theta_free(x, class_idx)
-        cap, kw = base.capture, dict(mean=self.mean, std=self.std, black=base.black, fuse=self.fuse)
-        denoised = upsample_normalize(denoised_cam(cap.activations, denoise_gradients(cap.gradients, theta)),
-                                      x.shape[-2:])
-        beta_den = score_gain(self.model, x, denoised, cap.class_idx, **kw)
+        cap = base.capture
+
+        def gain(cam: torch.Tensor) -> torch.Tensor:   # Eq. 4 / 7 with this call's black score
+            return score_gain(self.model, x, cam, cap.class_idx, mean=self.mean, std=self.std, black=base.black,
+                              fuse=self.fuse)
+
+        W = denoise_gradients(cap.require_gradients(), theta)
+        denoised = upsample_normalize(denoised_cam(cap.activations, W), x.shape[-2:])
+        beta_den = gain(denoised)
         fused = union(denoised, base.region, beta_den, base.beta_region)
-        beta_fused = score_gain(self.model, x, fused, cap.class_idx, **kw)
+        beta_fused = gain(fused)
         cam, chosen = select(fused, base.region, beta_fused, base.beta_region)
         return UnionResult(cam, denoised, base.region, fused, beta_den, base.beta_region, beta_fused, chosen,
                            cap.class_idx, theta, cap.logits.float().softmax(dim=1))

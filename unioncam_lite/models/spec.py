@@ -53,6 +53,7 @@ def class_index(categories: list[str], name_or_index: int | str) -> int:
         return partial[0]
     if not partial:
         example = categories[min(281, n - 1)]
-        raise ValueError(f"unknown class name {name_or_index!r}: give an index 0..{n - 1} or a name such as {example!r}")
+        raise ValueError(f"unknown class name {name_or_index!r}: give an index 0..{n - 1} "
+                         f"or a name such as {example!r}")
     names = ", ".join(repr(categories[i]) for i in partial[:8])
     raise ValueError(f"class name {name_or_index!r} is ambiguous ({names}...): give the full name or an index")

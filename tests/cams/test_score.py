@@ -1,8 +1,8 @@
 """Score-CAM / region map: torch-cam as the reference, and exact skipping."""
 import pytest
 import torch
-
 from conftest import TinyCNN
+
 from unioncam_lite import capture, normalize_maps, region_cam, region_map, scorecam
 from unioncam_lite.cams.common import PixelSpace
 from unioncam_lite.cams.score import channel_scores

@@ -1,5 +1,6 @@
 """The bundled model, images and their preprocessing."""
 import numpy as np
+import pytest
 import torch
 
 from unioncam_lite import capture, gradcam, load_samples, sample_images
@@ -40,3 +41,25 @@ def test_any_module_with_a_dotted_layer_name():
     assert maps.shape == (1, 64, 64)
     maps2 = gradcam(model, torch.randn(1, 3, 64, 64), model.layer4, 3)  # a module works too
     assert maps2.shape == (1, 64, 64)
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "shapes_cnn", "shapes_vgg", "vgg16"])
+def test_pretrained_false_gives_the_same_architecture_with_fresh_weights(name):
+    """``pretrained=False`` was honoured for vgg16 and torchvision models only (the others ignored it)."""
+    import torch
+
+    from unioncam_lite import load_model
+
+    fresh, spec = load_model(name, "cpu", pretrained=False)
+    assert not fresh.training
+    if name == "vgg16":   # no ImageNet weights on a test machine: the architecture is torchvision's
+        import torchvision
+
+        assert [t.shape for t in fresh.state_dict().values()] == \
+            [t.shape for t in torchvision.models.vgg16().state_dict().values()]
+        return
+    trained, spec2 = load_model(name, "cpu")
+    assert spec == spec2
+    a, b = fresh.state_dict(), trained.state_dict()
+    assert a.keys() == b.keys() and all(a[k].shape == b[k].shape for k in a)
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())

@@ -1,8 +1,8 @@
 """Group-CAM against its definition written out step by step."""
 import torch
+from conftest import TinyCNN
 from torchvision.transforms.functional import gaussian_blur
 
-from conftest import TinyCNN
 from unioncam_lite import capture, groupcam, normalize_maps
 from unioncam_lite.cams.common import upsample
 

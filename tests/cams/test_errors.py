@@ -1,10 +1,19 @@
 """Bad input gets a clear error; hooks and train/eval state survive errors."""
 import pytest
 import torch
-
 from conftest import TinyCNN
-from unioncam_lite import (METHODS, capture, compute_cam, denoise_gradients, gradcam, load_image, load_model,
-                           resolve_layer, union_cam)
+
+from unioncam_lite import (
+    METHODS,
+    capture,
+    compute_cam,
+    denoise_gradients,
+    gradcam,
+    load_image,
+    load_model,
+    resolve_layer,
+    union_cam,
+)
 
 
 def hooks(model):

@@ -4,8 +4,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from unioncam_lite import (capture, gradcam, gradcam_map, gradcampp, gradcampp_map, layercam, layercam_map,
-                           normalize_maps, xgradcam, xgradcam_map)
+from unioncam_lite import (
+    capture,
+    gradcam,
+    gradcam_map,
+    gradcampp,
+    gradcampp_map,
+    layercam,
+    layercam_map,
+    normalize_maps,
+    xgradcam,
+    xgradcam_map,
+)
 
 METHODS = [gradcam, gradcampp, xgradcam, layercam]
 

@@ -1,8 +1,8 @@
 """Speed options: top-k channels and autocast are named approximations, off by default."""
 import pytest
 import torch
-
 from conftest import TinyCNN
+
 from unioncam_lite import capture, region_cam, union_cam
 from unioncam_lite.cams.score import top_k_channels
 

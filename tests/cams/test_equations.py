@@ -24,7 +24,7 @@ def test_eq1_theta_0_is_identity_and_100_keeps_the_max():
     W = torch.randn(2, 5, 7, 7, generator=torch.Generator().manual_seed(0))
     assert torch.equal(denoise_gradients(W, 0), W)
     top = W.flatten(2).amax(-1)[..., None, None]
-    assert torch.equal(denoise_gradients(W, 100), torch.where(W == top, W, torch.zeros_like(W)))
+    assert torch.equal(denoise_gradients(W, 100), torch.where(top == W, W, torch.zeros_like(W)))
 
 
 def test_eq1_matches_numpy_percentile():
@@ -100,3 +100,12 @@ def test_normalisation_and_upsampling():
     assert up.shape == (1, 4, 4) and up.min() == 0 and up.max() == 1
     # bilinear with align_corners=False: the corner pixel equals the corner value, the centre averages
     assert up[0, 1:3, 1:3].mean().item() == pytest.approx(((4 + 6 + 10 + 2) / 4 - 2) / 8)
+
+
+def test_eq2_has_no_outer_relu():
+    """The paper's Eq. 2 is Σ_k α_k ⊙ ReLU(W_k) ⊙ A_k, with no ReLU around the sum."""
+    A = torch.tensor([[[[-2.0, 1.0]]]])            # one channel, negative activation at the left
+    W = torch.tensor([[[[1.0, 3.0]]]])              # α = 1/4 at both; ReLU(W) = W
+    assert torch.allclose(denoised_cam(A, W), torch.tensor([[[-0.5, 0.75]]]))
+
+
