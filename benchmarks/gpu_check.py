@@ -116,7 +116,7 @@ def part_tests(result: dict, deadline: float, out: Path) -> None:
         return
     # only the files that hold CUDA tests are collected: other test files may import packages
     # (nbgrader, playwright, ...) that a bare GPU machine lacks, and a collection error would stop pytest
-    files = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").glob("test_*.py"))
+    files = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "tests").rglob("test_*.py"))
              if "def test_cuda" in p.read_text(errors="replace")]
     if not files:
         result["tests"] = {"status": "not run", "output": "no test_cuda_* tests found in tests/"}

@@ -68,7 +68,7 @@ def fake_result():
         "device": "NVIDIA H100 80GB HBM3", "date": "2026-11-28", "software": "torch 2.11.0 (CUDA 13.0)",
         "budget": 480, "seconds": 301.5,
         "tests": {"status": "failed", "seconds": 21.0, "passed": 2, "failed": 1, "skipped": 0, "collected": 3,
-                  "failures": ["tests.test_speed_options::test_cuda_batch_size_respects_max_memory"],
+                  "failures": ["tests.cams.test_options_and_speed::test_cuda_batch_size_respects_max_memory"],
                   "output": "E   assert 3.1 <= 2.0"},
         "notebooks": [
             {"notebook": "00_setup_and_model", "seconds": 15.7, "status": "passed", "detail": ""},
@@ -145,7 +145,7 @@ def test_a_run_with_fake_parts_keeps_going_and_keeps_the_budget(tmp_path, monkey
     assert "**notebooks stopped with an error**" in text and "kernel died" in text
     assert "| ours UnionCAM bf16 autocast (approx.) | 0.092 |" in text
     assert [c[0][0] for c in calls if c[0][0] == "nbval"] == ["nbval", "nbval", "nbval"]  # 00, 01, 02
-    assert calls[0][0][1:4] == ["-m", "pytest", "tests/test_speed_options.py"] and "cuda" in calls[0][0]
+    assert calls[0][0][1:4] == ["-m", "pytest", "tests/cams/test_options_and_speed.py"] and "cuda" in calls[0][0]
     tests_timeout = calls[0][1]
     assert tests_timeout <= gpu_check.TESTS_LIMIT and all(t <= 480 - 200 for c, t in calls if c[0] == "nbval")
     # with a budget that only covers the benchmark's reserve, notebooks are skipped, not started

@@ -45,7 +45,7 @@ def _static_padding(conv: nn.Module) -> nn.Module | None:
     """The zero pad of efficientnet_lite_pytorch's ``Conv2dStaticSamePadding``, or None for other convolutions.
 
     That class's ``forward`` is ``F.conv2d(self.static_padding(x), self.weight, self.bias, ...)``
-    (checked by tests/test_speed_options.py against the unfolded model), so it folds like a
+    (checked by tests/cams/test_options_and_speed.py against the unfolded model), so it folds like a
     plain convolution preceded by its pad.
     """
     cls = type(conv)

@@ -29,7 +29,7 @@ def gradcampp_map(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     The simplified form is exact and needs no ε: pytorch-grad-cam adds ε = 1e-6 to the
     unsimplified denominator, which dominates it when gradients are ~1e-4 (as at
     EfficientNet's head), and torch-cam 0.5 sums A·W³ and never applies its α division; so
-    the peer check (tests/test_gradient_cams.py) uses gradients large enough for ε not to matter.
+    the peer check (tests/cams/test_gradient.py) uses gradients large enough for ε not to matter.
     """
     positive = torch.relu(W)  # α only matters where W > 0, where the denominator is 2 + S·W > 0 for A ≥ 0
     denom = 2 + A.sum(dim=(2, 3), keepdim=True) * W

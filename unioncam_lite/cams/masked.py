@@ -29,8 +29,8 @@ _batch_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def auto_batch_size(model: nn.Module, x: torch.Tensor, max_memory: int | None = None) -> int:
     """Masked images per forward pass.
 
-    CPU: 4 (measured on 2 cores with EfficientNet-Lite0, channels_last input: fastest per image
-    at 4, ~20 % slower at 8-12; larger batches fall out of cache). CUDA: measured, not guessed:
+    CPU: 4, the fastest per image in the CPU benchmark (benchmarks/RESULTS.md §2: larger batches
+    fall out of cache). CUDA: measured, not guessed:
     one probe pass of 8 images gives the peak memory per image, and the batch fills 80 % of
     ``min(free memory, max_memory)`` bytes, between 1 and 1024.
     """
@@ -86,8 +86,8 @@ def masked_scores(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, image_
     with torch.inference_mode(), inference_model(model, options.fuse) as net, \
             autocast_context(x.device, options.autocast):
         images = pixels.to_pixels(x)
-        # channels_last input: EfficientNet-Lite0 forwards in 11.6 instead of 16.1 ms/image on 2 CPU
-        # cores at batch 4 (NHWC weights add nothing measurable, so the model is left untouched)
+        # channels_last input: faster per image on CPU (benchmarks/RESULTS.md §2); NHWC weights add
+        # nothing measurable, so the model is left untouched
         buffer = torch.empty((min(bs, m), *x.shape[1:]), device=x.device, dtype=x.dtype).contiguous(
             memory_format=torch.channels_last)
         for start in range(0, m, bs):

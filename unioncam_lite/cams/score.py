@@ -12,13 +12,13 @@ confidence", so it is kept).
 Exact savings (``skip``, default on; options in :mod:`.options`): a constant channel (e.g. all zero after ReLU) gives
 an all-zero mask, so its masked image *is* the black image and its score is the black score,
 with no forward pass; channels whose normalised maps are identical are forwarded once.
-The map is the same as without skipping (tests/test_score_cam.py checks it). ``fuse=True``
+The map is the same as without skipping (tests/cams/test_score.py checks it). ``fuse=True``
 (default) runs the masked passes through a copy of the model with batch norms folded into
 the convolutions: the same function up to float rounding (see :mod:`.fold`).
 
 Approximations, off by default: ``top_k`` keeps only the k channels of largest activation
 variance (Faster Score-CAM); ``autocast`` (``torch.bfloat16``/``torch.float16``) runs the masked
-passes in reduced precision (tests/test_speed_options.py: correlation > 0.99 with fp32).
+passes in reduced precision (tests/cams/test_options_and_speed.py: correlation > 0.99 with fp32).
 """
 from __future__ import annotations
 
