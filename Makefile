@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test book app lab student assignments setup clean gpu-check
+.PHONY: demo test lint book app lab student assignments setup clean gpu-check
 
 setup: $(STAMP)
 
@@ -22,11 +22,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m unioncam_lite explain all --out outputs/demo
 
-# unit tests, the browser tests (site and app), then every notebook executed headless by nbval
-# (its assert cells must pass). The site test reads outputs/book, so the book is built first;
-# book/build.py re-executes only notebooks whose inputs changed (a fresh clone: all of them, once).
-test: book
+# the linter and the type checker (configured in pyproject.toml), then the unit tests, the browser
+# tests (site and app), then every notebook executed headless by nbval (its assert cells must pass).
+# The site test reads outputs/book, so the book is built first; book/build.py re-executes only
+# notebooks whose inputs changed (a fresh clone: all of them, once).
+test: lint book
 	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 --durations=15
+
+lint: $(STAMP)
+	$(BIN)/ruff check unioncam_lite tests benchmarks book app/serve.py
+	$(BIN)/mypy
 
 # the course as a static site: every notebook executed, rendered by Jupyter Book 1 -> outputs/book/index.html
 book: $(STAMP)
@@ -41,7 +46,7 @@ lab: $(STAMP)
 
 # exercise copies of the notebooks: solution cells replaced by `raise NotImplementedError`
 student: $(STAMP)
-	$(BIN)/python -m unioncam_lite.course.student notebooks student
+	$(BIN)/python -m unioncam_lite student notebooks student
 
 # The GPU half, on a machine with CUDA (exit 2 without): the CUDA tests, every notebook through nbval,
 # the benchmark (VGG16 fp32/bf16/batch-1 memory, EfficientNet-Lite0) in <= 8 min on one H100 ->
@@ -55,7 +60,7 @@ gpu-check:
 # nbgrader course for instructors (README "For instructors"): course/nbgrader_config.py and
 # course/source/<notebook>/; optional SEED=<hidden tests' seed>, EXCHANGE=<nbgrader exchange folder>
 assignments: $(STAMP)
-	$(BIN)/python -m unioncam_lite.course.assignments notebooks course $(if $(SEED),--seed $(SEED)) $(if $(EXCHANGE),--exchange $(EXCHANGE))
+	$(BIN)/python -m unioncam_lite assignments notebooks course $(if $(SEED),--seed $(SEED)) $(if $(EXCHANGE),--exchange $(EXCHANGE))
 
 clean:
 	rm -rf outputs student .pytest_cache

@@ -36,6 +36,7 @@ exceed the 5-minute budget of the default run (``--models vgg16 --size 112`` is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import json
@@ -62,10 +63,8 @@ from targets import GPU_TARGETS  # noqa: E402  (VGG16, 224×224, per image)
 
 
 def _malloc_trim() -> None:
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 class PeakMemory:

@@ -92,7 +92,8 @@ def main(argv=None) -> int:
         print(f"{path.stem:24s} {result['seconds']:7.1f} s  {result['status']}", flush=True)
     print("\n| notebook | seconds |\n|---|---:|")
     for r in results:
-        print(f"| `{r['notebook']}` | {r['seconds']:.1f}{'' if r['status'] == 'passed' else ' (' + r['status'] + ')'} |")
+        status = "" if r["status"] == "passed" else f" ({r['status']})"
+        print(f"| `{r['notebook']}` | {r['seconds']:.1f}{status} |")
     print(f"| **all {len(results)}** | **{sum(r['seconds'] for r in results):.1f}** |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

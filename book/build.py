@@ -28,7 +28,6 @@ import argparse
 import copy
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -94,13 +93,13 @@ def execute(notebook: Path, cache: Path, force: bool = False, timeout: int = 900
                                                                 for o in c.get("outputs", []))), "?")
         print(str(err), file=sys.stderr)
         raise SystemExit(f"error: {notebook} failed in cell {cell} (traceback above): "
-                         "fix the notebook, or run it in JupyterLab (`make lab`) to see why")
+                         "fix the notebook, or run it in JupyterLab (`make lab`) to see why") from None
     except CellTimeoutError:
         raise SystemExit(f"error: a cell of {notebook} ran longer than {timeout} s: "
-                         "on a slow or busy machine give more time with --timeout SECONDS")
+                         "on a slow or busy machine give more time with --timeout SECONDS") from None
     except DeadKernelError as err:
         raise SystemExit(f"error: the kernel running {notebook} died ({err}): out of memory? "
-                         "close other programs and run `make book` again")
+                         "close other programs and run `make book` again") from None
     print(f"  {notebook.name}: executed in {time.perf_counter() - start:.0f} s")
     cache.mkdir(parents=True, exist_ok=True)
     for old in cache.glob(f"{notebook.stem}.*.ipynb"):
