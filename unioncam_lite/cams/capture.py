@@ -110,11 +110,43 @@ def _check_logits(logits) -> torch.Tensor:
 
 
 def check_model(model: nn.Module) -> nn.Module:
-    """CAMs hook into sub-modules, which TorchScript models do not expose to Python hooks."""
+    """CAMs hook into sub-modules, which TorchScript and ``torch.compile``d models do not expose to
+    Python hooks: both are refused with the fix (the compiled model's ``_orig_mod`` has the same weights)."""
     if isinstance(model, (torch.jit.ScriptModule, torch.jit.ScriptFunction)):
         raise TypeError("TorchScript (torch.jit) models are not supported: hooks cannot see their layers; "
                         "pass the original nn.Module")
+    if type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
+        raise TypeError("a torch.compile'd model is not supported: hooks cannot see inside compiled code; pass "
+                        "the original module, model._orig_mod (the same weights, uncompiled)")
     return model
+
+
+def check_model_input(model: nn.Module, x: torch.Tensor) -> None:
+    """The input must match the model's weights in dtype and device, and the weights must hold values."""
+    weight = next((t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()), None)
+    if weight is None:
+        return
+    if weight.device.type == "meta":
+        raise ValueError("the model's weights are on the meta device (shapes only, no values): load its weights "
+                         "first, e.g. model.to_empty(device='cpu') then model.load_state_dict(...)")
+    if weight.device != x.device:
+        raise ValueError(f"the input is on {x.device} but the model is on {weight.device}: move one of them, "
+                         f"e.g. x.to({str(weight.device)!r})")
+    if weight.dtype != x.dtype:
+        raise TypeError(f"the input is {x.dtype} but the model's weights are {weight.dtype}: convert the input "
+                        f"with x.to({weight.dtype}) (or the model with model.to({x.dtype}))")
+
+
+def _forward(model: nn.Module, x: torch.Tensor) -> object:
+    """``model(x)``; an input too small for the model's pooling/convolutions becomes one clear error."""
+    try:
+        return model(x)
+    except RuntimeError as err:
+        text = str(err)
+        if "too small" in text or "Kernel size can't be greater than actual input size" in text:
+            raise ValueError(f"the model cannot run on a {tuple(x.shape[-2:])} image ({text.splitlines()[0]}): "
+                             "give a larger image, e.g. the model's input size") from None
+        raise
 
 
 def capture(model: nn.Module, x: torch.Tensor, layer: Layer, class_idx: ClassIdx = None,
@@ -125,17 +157,18 @@ def capture(model: nn.Module, x: torch.Tensor, layer: Layer, class_idx: ClassIdx
     """
     check_input(x)
     module = resolve_layer(check_model(model), layer)
+    check_model_input(model, x)
     name = layer if isinstance(layer, str) else _layer_name(model, module)
     with eval_mode(model), layer_output(module) as store:
         if not gradients:
             with torch.no_grad():  # plain tensors (not inference tensors) for the caller to reuse
-                logits = _check_logits(model(x))
+                logits = _check_logits(_forward(model, x))
             acts = _check_store(store, name)
             idx = resolve_class_idx(class_idx, logits)
             return Capture(acts, None, logits, idx)
         with torch.inference_mode(False), torch.enable_grad():
             xg = x.detach().clone().requires_grad_(True)  # guarantees a graph even for frozen models
-            logits = _check_logits(model(xg))
+            logits = _check_logits(_forward(model, xg))
             acts = _check_store(store, name)
             idx = resolve_class_idx(class_idx, logits)
             score = logits.gather(1, idx[:, None]).sum()  # images are independent in eval mode

@@ -47,7 +47,9 @@ def check_input(x: torch.Tensor) -> torch.Tensor:
 
 
 def check_theta(theta: float) -> float:
-    """θ is a percentile: a finite number in [0, 100]."""
+    """θ is a percentile: a finite number in [0, 100] (not a bool, which float() would take as 0 or 1)."""
+    if isinstance(theta, (bool, np.bool_)):
+        raise TypeError(f"theta must be a number in [0, 100], not {theta!r}")
     try:
         theta = float(theta)
     except (TypeError, ValueError) as err:
@@ -132,7 +134,12 @@ class PixelSpace:
         if (mean is None) != (std is None):
             raise ValueError("give both mean and std (the model's input normalisation), or neither")
         self.identity = mean is None
-        if not self.identity:
+        if mean is not None and std is not None:
+            channels = like.shape[1]
+            for name, values in (("mean", mean), ("std", std)):
+                if len(values) != channels:
+                    raise ValueError(f"{name} has {len(values)} values but the input has {channels} channel(s): "
+                                     "give one mean and one std per input channel (the model's normalisation)")
             self.mean = torch.as_tensor(mean, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
             self.std = torch.as_tensor(std, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)
 

@@ -36,18 +36,20 @@ def groupcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: 
     pixels = PixelSpace(mean, std, x)
     idx = cap.class_idx
     n, g = masks.shape[:2]
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size={batch_size!r}: give a positive integer, or None for the default")
     bs = batch_size or auto_batch_size(model, x)
     with torch.inference_mode(), eval_mode(model):
-        image = pixels.to_pixels(x)
+        image = pixels.to_pixels(x).float()    # blur and blend in fp32, forward in the input's dtype
         blurred = blur(image, 51, 50.0)
-        base = class_scores(model(pixels.to_model_(blurred.clone())), idx, probs=True)  # (N,)
+        base = class_scores(model(pixels.to_model_(blurred.to(x.dtype, copy=True))), idx, probs=True)  # (N,)
         flat = masks.flatten(0, 1)[:, None]  # (N*G, 1, H, W)
         owner = torch.arange(n, device=x.device).repeat_interleave(g)
         scores = torch.empty(n * g, device=x.device)
         for start in range(0, n * g, bs):
             sl = slice(start, start + bs)
             m, o = flat[sl], owner[sl]
-            composite = m * image[o] + (1 - m) * blurred[o]
+            composite = (m * image[o] + (1 - m) * blurred[o]).to(x.dtype)
             scores[sl] = class_scores(model(pixels.to_model_(composite)), idx[o], probs=True)
     weights = (scores.view(n, g) - base[:, None]).relu()
     cam = (weights[:, :, None, None] * masks).sum(1).relu()

@@ -179,7 +179,7 @@ class UnionCAM:
     @staticmethod
     def _key(x: torch.Tensor, class_idx: ClassIdx) -> tuple:
         classes = None if class_idx is None else tuple(class_idx_tensor(class_idx).tolist())
-        digest = hash(x.detach().cpu().contiguous().numpy().tobytes())
+        digest = hash(x.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype
         return (tuple(x.shape), str(x.dtype), str(x.device), digest, classes)
 
     def theta_free(self, x: torch.Tensor, class_idx: ClassIdx = None) -> _ThetaFree:
