@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cams.common import PixelSpace
+from .cams.common import ClassIdx, Normalization, PixelSpace
 from .cams.common import blur as gaussian_blur
 from .cams.layers import eval_mode
 from .cams.masked import auto_batch_size, class_scores, masked_scores
@@ -44,8 +44,8 @@ def _probs(model: nn.Module, x: torch.Tensor, class_idx: torch.Tensor) -> torch.
 INCREASE_TOL = 1e-6
 
 
-def drop_increase_per_image(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx, *,
-                            mean=None, std=None) -> tuple[torch.Tensor, torch.Tensor]:
+def drop_increase_per_image(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx: ClassIdx, *,
+                            mean: Normalization = None, std: Normalization = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image: relative drop max(0, y − o)/y (fraction) and whether the confidence increased.
 
     "Increased" is y < o by more than ``INCREASE_TOL`` (1e-6 in probability), so that float
@@ -60,8 +60,8 @@ def drop_increase_per_image(model: nn.Module, x: torch.Tensor, cams: torch.Tenso
     return (y - o).clamp_min(0) / y, o - y > INCREASE_TOL
 
 
-def average_drop_increase(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx, *,
-                          mean=None, std=None) -> tuple[float, float]:
+def average_drop_increase(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx: ClassIdx, *,
+                          mean: Normalization = None, std: Normalization = None) -> tuple[float, float]:
     """(Average Drop %, Average Increase %) over the N images."""
     drop, increase = drop_increase_per_image(model, x, cams, class_idx, mean=mean, std=std)
     return 100 * float(drop.mean()), 100 * float(increase.float().mean())
@@ -97,7 +97,8 @@ def rise_blur(x: torch.Tensor, klen: int = 11, sigma: float = 5.0) -> torch.Tens
     return F.conv2d(x, kernel, padding=klen // 2, groups=c)
 
 
-def insertion_deletion(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx, *, mean=None, std=None,
+def insertion_deletion(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, class_idx: ClassIdx, *,
+                       mean: Normalization = None, std: Normalization = None,
                        steps: int = 50, batch_size: int | None = None, blur: str = "rise") -> dict[str, torch.Tensor]:
     """Insertion and deletion AUCs (N,) and their curves (N, steps + 1) of the class probability.
 

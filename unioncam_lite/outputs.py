@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _first_existing_parent(path: Path) -> Path:
@@ -56,7 +61,7 @@ def check_output_file(path: str | os.PathLike, what: str = "--out", siblings: tu
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike):
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path``, else delete it."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -78,7 +83,7 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def save_figure_atomic(fig, path: str | os.PathLike, **kwargs) -> None:
+def save_figure_atomic(fig: Figure, path: str | os.PathLike, **kwargs: Any) -> None:
     """``fig.savefig`` through a temporary file (the format taken from ``path``'s suffix)."""
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -19,6 +19,7 @@ Choices, documented because peers differ:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -50,7 +51,7 @@ class Capture:
 
 
 @contextmanager
-def layer_output(layer: nn.Module):
+def layer_output(layer: nn.Module) -> Iterator[dict]:
     """Forward hook that stores the layer's output in ``store["A"]`` (and counts its calls); removed on exit.
 
     The output goes on through the network as a copy, so in-place operations after the layer
@@ -58,7 +59,7 @@ def layer_output(layer: nn.Module):
     """
     store: dict = {"calls": 0}
 
-    def hook(_module, _inputs, output):
+    def hook(_module: nn.Module, _inputs: tuple, output: object) -> torch.Tensor:
         store["calls"] += 1
         if not isinstance(output, torch.Tensor) or output.ndim != 4:
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
@@ -93,7 +94,7 @@ def _check_store(store: dict, name: str) -> torch.Tensor:
     return acts
 
 
-def _check_logits(logits) -> torch.Tensor:
+def _check_logits(logits: object) -> torch.Tensor:
     if isinstance(logits, (tuple, list)):
         raise ValueError(f"the model returns a {type(logits).__name__}, not class scores (N, C): wrap it in an "
                          "nn.Module whose forward returns the logits, e.g. `return model(x)[0]`")

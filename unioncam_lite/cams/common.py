@@ -82,7 +82,7 @@ def resolve_class_idx(class_idx: ClassIdx, logits: torch.Tensor) -> torch.Tensor
     return idx
 
 
-def class_idx_tensor(class_idx) -> torch.Tensor:
+def class_idx_tensor(class_idx: ClassIdx) -> torch.Tensor:
     """Any integer, or a sequence / array / tensor of integers, as a flat long tensor (on its own device)."""
     if isinstance(class_idx, (bool, np.bool_)):
         raise TypeError("class_idx must be an int, one int per image, or None (not a bool)")

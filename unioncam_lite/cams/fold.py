@@ -16,6 +16,7 @@ weight parametrizations or hooks on the modules it replaces. The arithmetic is t
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeGuard, cast
 
@@ -26,7 +27,7 @@ from torch import nn
 from .layers import eval_mode
 
 
-def _leaf_conv_tracer():
+def _leaf_conv_tracer() -> torch.fx.Tracer:
     """A ``torch.fx.Tracer`` that keeps every ``nn.Conv2d`` (subclasses too) a leaf module."""
     import torch.fx as fx
 
@@ -155,7 +156,7 @@ _active = threading.local()   # the folded copies of the calls in progress (this
 
 
 @contextmanager
-def inference_model(model: nn.Module, fuse: bool = True):
+def inference_model(model: nn.Module, fuse: bool = True) -> Iterator[nn.Module]:
     """Context: ``model`` in eval mode, and the module to run masked passes with.
 
     That module is ``model`` itself, or (``fuse``) a BN-folded copy built on entry, from the
