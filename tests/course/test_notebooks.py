@@ -9,7 +9,7 @@ import pytest
 
 from unioncam_lite.course.student import blank_solution, main, make_student_copies
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 EXPECTED = ["00_setup_and_model", "01_gradients", "02_denoising", "03_region_maps", "04_union", "05_selection",
             "06_metrics", "07_explore"]
 

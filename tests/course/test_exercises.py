@@ -125,9 +125,9 @@ def test_hint_greater_or_equal_in_eq8(capsys):
 
 
 @pytest.mark.parametrize("check,wrong,hint", [
-    (ex.check_denoise, lambda W, t: torch.where(W <= torch.quantile(W.flatten(2), t / 100, dim=-1)[..., None, None],
+    (ex.check_denoise, lambda W, t: torch.where(W <= torch.quantile(W.flatten(2), t / 100, dim=-1)[..., None, None],  # noqa: SIM300 (W is a tensor)
                                                 torch.zeros_like(W), W), "equal to the threshold"),
-    (ex.check_denoise, lambda W, t: torch.where(W < torch.quantile(W.flatten(), t / 100), torch.zeros_like(W), W),
+    (ex.check_denoise, lambda W, t: torch.where(W < torch.quantile(W.flatten(), t / 100), torch.zeros_like(W), W),  # noqa: SIM300
      "per image and channel"),
     (ex.check_denoised_cam, lambda A, W: (torch.relu(W) * A).sum(1), "you left out α"),
     (ex.check_denoised_cam, lambda A, W: (torch.relu(W) / torch.relu(W).sum((2, 3), keepdim=True) * A).sum(1),
@@ -187,7 +187,7 @@ def test_warnings_go_to_stdout_not_stderr(capsys):
     import warnings
 
     def noisy(W):
-        warnings.warn("careful")
+        warnings.warn("careful", stacklevel=2)
         return W.mean(dim=(2, 3))
 
     ok, out = run(ex.check_gradcam_weights, noisy, capsys)
@@ -196,7 +196,7 @@ def test_warnings_go_to_stdout_not_stderr(capsys):
 
 def test_in_place_change_is_noted_and_inputs_protected(capsys):
     def in_place(W, theta):
-        W[W < torch.quantile(W.flatten(2), theta / 100, dim=-1)[..., None, None]] = 0
+        W[W < torch.quantile(W.flatten(2), theta / 100, dim=-1)[..., None, None]] = 0  # noqa: SIM300 (W: a tensor)
         return W
 
     W = torch.randn(1, 3, 4, 4)
@@ -269,6 +269,6 @@ def test_hidden_cases_differ_by_seed():
     shapes = []
     for seed in (1, 2):
         seen = []
-        ex.check_gradcam_weights(lambda W: seen.append(tuple(W.shape)) or W.mean(dim=(2, 3)), seed=seed)
+        ex.check_gradcam_weights(lambda W, seen=seen: seen.append(tuple(W.shape)) or W.mean(dim=(2, 3)), seed=seed)
         shapes.append(seen)
     assert shapes[0] != shapes[1]

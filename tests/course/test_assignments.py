@@ -16,7 +16,7 @@ import pytest
 from unioncam_lite.course import assignments
 from unioncam_lite.course.assignments import check_calls, make_assignment, mark_solution, solution_function, split_think
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 SEED = 20240607
 
@@ -303,7 +303,7 @@ def test_autograde_and_feedback(course):
     nbgrader(course, "autograde", "*")     # every submitted assignment
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "unioncam-lite") as gb:
         for name in GRADED:
-            for checker, test_id, _ in _exercises(course, name):
+            for _checker, test_id, _ in _exercises(course, name):
                 for student in ("alice", "bob"):
                     grade = gb.find_grade(test_id, name, name, student)
                     expected_score = (points[student, test_id], 2)

@@ -1,0 +1,268 @@
+"""An nbgrader course made from the committed notebooks.
+
+``python -m unioncam_lite.assignments [NOTEBOOKS] [COURSE] [--seed N] [--points P] [--think-points T]
+[--exchange DIR] [--course-id ID]`` (``make assignments``: ``notebooks/`` → ``course/``) writes
+``COURSE/source/<notebook>/<notebook>.ipynb`` for every notebook with exercises, and
+``COURSE/nbgrader_config.py`` if there is none yet. ``nbgrader generate_assignment`` then makes
+the versions to release (README, "For instructors"). The committed notebooks stay the only
+source: the cells are found by their tags, never by position or text:
+
+* a code cell tagged ``solution`` (it defines one function): the function's body after its
+  docstring goes between ``### BEGIN SOLUTION`` / ``### END SOLUTION``; nbgrader ``solution`` cell;
+* a code cell tagged ``check`` (``assert check_x(my_fn, ...)``): a locked, autograded test cell
+  worth ``--points`` (default 2) points, all or nothing, with a ``### BEGIN HIDDEN TESTS`` block
+  that runs the same checker with ``seed=N``: other shapes, θ and β values, and real tensors of
+  another model, image and class (see :mod:`.exercises`, which also refuses answers
+  that call the library function they should write);
+* a markdown cell tagged ``think`` (the question, then ``<details><summary>Answer</summary> ...
+  </details>``): a read-only question cell, then a manually graded answer cell worth
+  ``--think-points`` (default 1) whose reference answer (the details' text) students don't get.
+
+Only ``source/`` is rewritten (atomically, after every notebook was converted); an existing
+``nbgrader_config.py`` and nbgrader's own folders (release, submitted, autograded, feedback) and
+database are never touched. ``--seed`` defaults to a random number, printed and kept in the
+hidden tests of ``source/`` (students can't read it there).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import inspect
+import re
+import secrets
+import sys
+from pathlib import Path
+
+import nbformat
+
+from ..outputs import write_text_atomic
+from . import exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+THINK_ANSWER = re.compile(r"(?s)^(?P<question>.*?)<details>\s*<summary>.*?</summary>(?P<answer>.*?)</details>"
+                          r"(?P<rest>.*)$")
+CONFIG = '''\
+# nbgrader configuration of the {course_id} course, written by `python -m unioncam_lite.assignments`
+# (`make assignments`); it is never overwritten, edit it freely. Run nbgrader from this folder.
+c = get_config()  # noqa: F821 (nbgrader provides it)
+
+c.CourseDirectory.course_id = "{course_id}"
+# where students fetch assignments and submit them; on a JupyterHub shared with the students, use
+# the shared exchange (nbgrader's default is /srv/nbgrader/exchange) and configure the same for them
+c.Exchange.root = {exchange!r}
+# notebook cells may run for minutes on a slow CPU (nbgrader's default limit is 30 s per cell)
+c.Execute.timeout = 600
+'''
+
+
+def _tags(cell: nbformat.NotebookNode) -> list[str]:
+    return list(cell.metadata.get("tags", []))
+
+
+def nbgrader_metadata(grade_id: str, *, solution: bool = False, grade: bool = False, locked: bool = False,
+                      points: float | None = None) -> dict:
+    """A cell's ``metadata["nbgrader"]`` (schema 3): a solution, an autograded test (``grade``,
+    ``locked``, ``points``), a read-only cell (``locked``) or a manually graded answer."""
+    meta: dict = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution,
+            "task": False}
+    if points is not None:
+        meta["points"] = points
+    return meta
+
+
+def solution_function(source: str) -> ast.FunctionDef:
+    """The one function a cell tagged ``solution`` defines; a ValueError if it defines none or several."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        raise ValueError(f"a cell tagged 'solution' is not valid Python ({err.msg}, line {err.lineno})") from err
+    funcs = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+    if len(funcs) != 1:
+        raise ValueError(f"a cell tagged 'solution' must define exactly one function, found {len(funcs)}")
+    return funcs[0]
+
+
+def mark_solution(source: str) -> str:
+    """The cell with the function's body (after its docstring) between nbgrader's solution markers."""
+    func = solution_function(source)
+    has_doc = ast.get_docstring(func) is not None
+    body = func.body[1:] if has_doc else func.body
+    if not body:
+        raise ValueError(f"the solution function {func.name}() has no code after its docstring")
+    if has_doc:
+        start = func.body[0].end_lineno
+    else:  # the line after the signature (which may span lines)
+        parts = [*func.args.args, *func.args.kwonlyargs, *func.args.defaults, *func.args.kw_defaults,
+                 func.args.vararg, func.args.kwarg, func.returns]
+        start = max([func.lineno] + [p.end_lineno or p.lineno for p in parts if p is not None])
+    lines = source.splitlines()
+    indent = " " * body[0].col_offset
+    return "\n".join(lines[:start] + [f"{indent}### BEGIN SOLUTION"] + lines[start:func.end_lineno]
+                     + [f"{indent}### END SOLUTION"] + lines[func.end_lineno:])
+
+
+def check_calls(source: str) -> list[tuple[str, str]]:
+    """``(checker, learner function)`` of each ``check_*(fn, ...)`` call in a cell tagged ``check``."""
+    calls = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            if name.startswith("check_") and node.args:
+                calls.append((ast.unparse(node.func), name, ast.unparse(node.args[0])))
+    for _, name, _ in calls:
+        checker = getattr(exercises, name, None)
+        if checker is None or "seed" not in inspect.signature(checker).parameters:
+            raise ValueError(f"a cell tagged 'check' calls {name}, which unioncam_lite.course.exercises does not "
+                             "define with a seed= argument for hidden tests")
+    if not calls:
+        raise ValueError("a cell tagged 'check' has no `check_...(your_function)` call")
+    return [(func, arg) for func, _, arg in calls]
+
+
+def add_hidden_tests(source: str, seed: int) -> str:
+    """The check cell followed by the same checks on inputs drawn from ``seed``, as nbgrader hidden tests."""
+    hidden = [f"assert {func}({arg}, seed={seed})" for func, arg in check_calls(source)]
+    return "\n".join([source.rstrip(), "### BEGIN HIDDEN TESTS", *hidden, "### END HIDDEN TESTS"])
+
+
+def split_think(source: str) -> tuple[str, str]:
+    """A 'think' cell's (question, reference answer): the text around / inside ``<details>``."""
+    match = THINK_ANSWER.match(source)
+    if match is None:
+        return source.strip(), ""
+    question = (match["question"].rstrip() + "\n\n" + match["rest"].strip()).strip()
+    return question, match["answer"].strip()
+
+
+def _unique(grade_id: str, used: set[str]) -> str:
+    candidate, n = grade_id, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{grade_id}_{n}"
+    used.add(candidate)
+    return candidate
+
+
+def make_assignment(nb: nbformat.NotebookNode, seed: int, points: float = 2, think_points: float = 1
+                    ) -> nbformat.NotebookNode | None:
+    """The nbgrader source version of a notebook, or None if it has no exercise."""
+    nb = copy.deepcopy(nb)
+    cells: list[nbformat.NotebookNode] = []
+    used: set[str] = set()
+    exercises_found = thinks = 0
+    for cell in nb.cells:
+        tags = _tags(cell)
+        if cell.cell_type == "code" and "solution" in tags:
+            name = solution_function(cell.source).name
+            cell.source = mark_solution(cell.source)
+            cell.metadata["nbgrader"] = nbgrader_metadata(_unique(name, used), solution=True)
+            exercises_found += 1
+        elif cell.cell_type == "code" and "check" in tags:
+            learner = re.sub(r"\W+", "_", check_calls(cell.source)[0][1]).strip("_")
+            cell.source = add_hidden_tests(cell.source, seed)
+            grade_id = _unique(f"test_{learner}", used)
+            cell.metadata["nbgrader"] = nbgrader_metadata(grade_id, grade=True, locked=True, points=points)
+        elif cell.cell_type == "markdown" and "think" in tags:
+            exercises_found += 1
+            thinks += 1
+            question, answer = split_think(cell.source)
+            grade_id = _unique(f"think_{thinks}", used)
+            cell.source = question
+            cell.metadata["nbgrader"] = nbgrader_metadata(grade_id, locked=True)
+            reference = answer or "(the notebook gives no reference answer)"
+            answer_cell = nbformat.v4.new_markdown_cell(reference, metadata={
+                "tags": ["think-answer"],
+                "nbgrader": nbgrader_metadata(grade_id + "_answer", solution=True, grade=True, points=think_points)})
+            if nb.nbformat_minor < 5:  # cell ids came with nbformat 4.5
+                del answer_cell["id"]
+            cells += [cell, answer_cell]
+            continue
+        cells.append(cell)
+    if not exercises_found:
+        return None
+    nb.cells = cells
+    for cell in nb.cells:  # a source notebook carries no outputs
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.validate(nb)
+    return nb
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
+
+
+def make_course(notebooks: Path, course: Path, *, seed: int | None = None, points: float = 2,
+                think_points: float = 1, exchange: Path | None = None, course_id: str = "unioncam-lite"
+                ) -> list[Path]:
+    """Write ``course/source/<name>/<name>.ipynb`` per notebook with exercises (and
+    ``course/nbgrader_config.py`` if missing); returns the written notebooks."""
+    notebooks, course = Path(notebooks), Path(course)
+    paths = sorted(notebooks.glob("*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no notebooks (*.ipynb) in {notebooks}: give the folder of the course notebooks")
+    if course.exists() and not course.is_dir():
+        raise FileExistsError(f"{course} is a file: give a folder for the course")
+    if points <= 0 or think_points <= 0:
+        raise ValueError("points must be positive")
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+", course_id):
+        raise ValueError(f"course id {course_id!r}: use letters, digits, '-' and '_' only")
+    seed = secrets.randbelow(10**6) if seed is None else int(seed)
+    made = {}
+    for path in paths:  # convert everything before writing anything
+        try:
+            nb = make_assignment(nbformat.read(path, as_version=4), seed, points, think_points)
+        except ValueError as err:
+            raise ValueError(f"{path.name}: {err}") from err
+        if nb is not None:
+            made[path.stem] = nb
+    if not made:
+        raise ValueError(f"no notebook in {notebooks} has an exercise (a cell tagged 'solution' or 'think')")
+    written = []
+    for name, nb in made.items():
+        target = course / "source" / name / f"{name}.ipynb"
+        _write_atomic(target, nbformat.writes(nb))
+        written.append(target)
+    config = course / "nbgrader_config.py"
+    if not config.exists():
+        exchange = Path(exchange) if exchange is not None else course / "exchange"
+        _write_atomic(config, CONFIG.format(course_id=course_id, exchange=str(exchange.resolve())))
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m unioncam_lite.assignments",
+                                     description="Write an nbgrader course (source/ and nbgrader_config.py) "
+                                                 "from the course notebooks.")
+    parser.add_argument("notebooks", nargs="?", default=str(ROOT / "notebooks"), help="default: notebooks/")
+    parser.add_argument("course", nargs="?", default="course", help="default: ./course")
+    parser.add_argument("--seed", type=int, help="seed of the hidden tests' inputs (default: random)")
+    parser.add_argument("--points", type=float, default=2, help="points of each autograded exercise (default 2)")
+    parser.add_argument("--think-points", type=float, default=1,
+                        help="points of each manually graded 'Think' answer (default 1)")
+    parser.add_argument("--exchange", help="nbgrader exchange folder, only for a new nbgrader_config.py "
+                                           "(default: COURSE/exchange)")
+    parser.add_argument("--course-id", default="unioncam-lite")
+    args = parser.parse_args(argv)
+    seed = secrets.randbelow(10**6) if args.seed is None else args.seed
+    config_existed = (Path(args.course) / "nbgrader_config.py").exists()
+    try:
+        written = make_course(Path(args.notebooks), Path(args.course), seed=seed, points=args.points,
+                              think_points=args.think_points, exchange=args.exchange, course_id=args.course_id)
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    kept = " (kept the existing one)" if config_existed else ""
+    print(f"{len(written)} assignments in {args.course}/source, hidden tests with seed {seed}; "
+          f"nbgrader config: {Path(args.course) / 'nbgrader_config.py'}{kept}")
+    if config_existed and args.exchange:
+        print("note: --exchange was not applied: edit c.Exchange.root in the existing nbgrader_config.py")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

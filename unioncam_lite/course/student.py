@@ -1,0 +1,100 @@
+"""Exercise copies of the notebooks for self-paced learners: ``python -m unioncam_lite.student SRC_DIR DEST_DIR``.
+
+The same generation as the graded course (:mod:`.assignments`), without grading: every code
+cell tagged ``solution`` gets nbgrader's solution markers around its body, which nbgrader's own
+``ClearSolutions`` (run once on the whole notebook) then replaces, keeping the ``def`` line and docstring, with
+``raise NotImplementedError("Exercise: <docstring's first line>")``. All other cells are copied
+unchanged (the ``check`` cells without hidden tests, the "Think" answers still inside their
+``<details>``), so the check cell tells the learner at once whether the function is right.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import sys
+from pathlib import Path
+
+import nbformat
+from nbgrader.preprocessors import ClearSolutions
+
+from .assignments import mark_solution, nbgrader_metadata, solution_function
+
+_MESSAGE = "@@unioncam-lite exercise@@"   # ClearSolutions' stub is one text; each cell's message replaces this
+_STUB = f'# your code here\nraise NotImplementedError("Exercise: {_MESSAGE}")'
+
+
+def _is_solution(cell: nbformat.NotebookNode) -> bool:
+    return cell.cell_type == "code" and "solution" in cell.metadata.get("tags", [])
+
+
+def _message(source: str) -> str:
+    """The first line of the solution function's docstring (else its name), safe inside a "..." literal."""
+    func = solution_function(source)
+    return (ast.get_docstring(func) or func.name).strip().splitlines()[0].replace("\\", "/").replace('"', "'")
+
+
+def blank_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The student copy of a notebook: every code cell tagged ``solution`` keeps its signature and
+    docstring, its body replaced by ``raise NotImplementedError("Exercise: ...")``; the other cells
+    and the notebook's metadata are copied unchanged. Marks every solution cell, then runs
+    nbgrader's ``ClearSolutions`` once on the whole notebook."""
+    nb = copy.deepcopy(nb)
+    marked = copy.deepcopy(nb)
+    messages = {}
+    for i, cell in enumerate(marked.cells):
+        if _is_solution(cell):
+            messages[i] = _message(cell.source)
+            cell.source = mark_solution(cell.source)
+            cell.metadata["nbgrader"] = nbgrader_metadata(f"solution_{i}", solution=True)
+    if not messages:
+        return nb
+    try:
+        cleared, _ = ClearSolutions(code_stub={"python": _STUB}).preprocess(marked, {})
+    except RuntimeError as err:   # solution markers in a cell not tagged 'solution'
+        raise ValueError(f"nbgrader could not clear the solutions: {err}") from err
+    for i, message in messages.items():
+        nb.cells[i].source = cleared.cells[i].source.replace(_MESSAGE, message)
+    return nb
+
+
+def blank_solution(source: str) -> str:
+    """One solution cell's student version: the function's signature and docstring, with a body
+    that raises NotImplementedError (:func:`blank_solutions` on a one-cell notebook)."""
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["solution"]})
+    return blank_solutions(nbformat.v4.new_notebook(cells=[cell])).cells[0].source
+
+
+def make_student_copies(src: Path, dest: Path) -> list[Path]:
+    """Write a student copy of every ``*.ipynb`` in ``src`` into ``dest``; returns the written paths."""
+    notebooks = sorted(Path(src).glob("*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no notebooks (*.ipynb) in {src}: give the folder of the course notebooks")
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in notebooks:
+        try:
+            nb = blank_solutions(nbformat.read(path, as_version=4))
+        except ValueError as err:
+            raise ValueError(f"{path.name}: {err}") from err
+        nbformat.write(nb, dest / path.name)
+        written.append(dest / path.name)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m unioncam_lite.student SRC_DIR DEST_DIR", file=sys.stderr)
+        return 2
+    try:
+        written = make_student_copies(Path(args[0]), Path(args[1]))
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} exercise notebooks to {args[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
