@@ -4,12 +4,14 @@
 Holds: capture (hooks, A and W), layers (lookup, eval mode), common (normalisation, pixel
 space), the gradient CAMs, Score-CAM and Group-CAM, UnionCAM (Eq. 1-8), options (one
 :class:`CamOptions` for the masked passes), masked (the batched masked passes), fold (BN
-folding), fingerprint ("has this model changed"), registry (the methods by name).
+folding), fingerprint ("has this model changed"), registry (the methods by name), diagnose
+(why a map looks as it does).
 
 May import: torch, torchvision, numpy. Nothing else of the package: it is the bottom layer.
 """
 from .capture import Capture, capture
 from .common import normalize_maps, resolve_class_idx, upsample_normalize
+from .diagnose import Diagnosis, diagnose
 from .gradient import gradcam, gradcam_map, gradcampp, gradcampp_map, layercam, layercam_map, xgradcam, xgradcam_map
 from .group import groupcam
 from .layers import eval_mode
@@ -32,4 +34,5 @@ __all__ = ["Capture", "capture", "eval_mode", "normalize_maps", "resolve_class_i
            "gradcam", "gradcampp", "xgradcam", "layercam", "gradcam_map", "gradcampp_map", "xgradcam_map",
            "layercam_map", "scorecam", "groupcam", "region_cam", "region_map", "UnionCAM", "UnionResult",
            "denoise_gradients", "denoised_cam", "pixel_alpha", "score_gain", "union", "select", "union_cam",
-           "CamOptions", "METHODS", "Method", "compute_cam", "default_methods", "get_method", "register"]
+           "CamOptions", "Diagnosis", "diagnose", "METHODS", "Method", "compute_cam", "default_methods", "get_method",
+           "register"]
