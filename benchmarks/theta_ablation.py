@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 
 from unioncam_lite import UnionCAM, load_model
-from unioncam_lite.apps.evaluate import box_metrics, map_metrics, markdown_table, shapes_items
+from unioncam_lite.apps.evaluation import box_metrics, map_metrics, markdown_table, shapes_items
 from unioncam_lite.outputs import write_text_atomic
 
 THETAS = (0, 5, 10, 25, 50, 75, 90)

@@ -1,10 +1,11 @@
-"""Train a shapes model: ``python -m unioncam_lite.train_shapes [--model shapes_cnn|shapes_vgg] [--out PATH]``.
+"""Train a shapes model (the library side of ``python -m unioncam_lite train-shapes``).
 
 Deterministic (seeded data, seeded initialisation, seeded batch order and flips; one thread per
 process recommended). The defaults of each model produced its committed ``data/MODEL.pt``;
 ``data/MODEL.json`` records the command, seeds, test accuracy, parameter count and training time.
 
-* ``shapes_cnn`` (global average pool head): 6,000 images, 6 epochs.
+* ``shapes_cnn`` (global average pool head): :func:`train`'s defaults (6,000 images, 6 epochs)
+  suffice; the committed model was trained as ``shapes_vgg`` is (:data:`DEFAULTS`).
 * ``shapes_vgg`` (flatten → fully-connected head): every position of the map has its own
   weights, so the head must learn each shape at each place; it needs more data (12,000 images,
   mirrored left-right at random) to reach ≥ 99 %. Half of each batch is also darkened around
@@ -14,21 +15,19 @@ process recommended). The defaults of each model produced its committed ``data/M
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from ..data.images import DATA_DIR
-from ..models.shapes_nets import ARCHITECTURES
 from ..data.shapes import CLASSES, MEAN, STD, generate, to_tensor
+from ..models.shapes_nets import ARCHITECTURES
 
-#: The settings that produced each committed model (the CLI's defaults).
-DEFAULTS = {"shapes_cnn": dict(n_train=12000, epochs=5, flip=True, darken=0.5),
-            "shapes_vgg": dict(n_train=12000, epochs=5, flip=True, darken=0.5)}
+#: The settings that produced each committed model (the command's defaults), keywords of :func:`train`.
+DEFAULTS: dict[str, dict[str, Any]] = {"shapes_cnn": dict(n_train=12000, epochs=5, flip=True, darken=0.5),
+                                       "shapes_vgg": dict(n_train=12000, epochs=5, flip=True, darken=0.5)}
 
 
 def augment(x: torch.Tensor, masks: torch.Tensor, generator: torch.Generator, *, flip: bool = False,
@@ -58,30 +57,30 @@ def augment(x: torch.Tensor, masks: torch.Tensor, generator: torch.Generator, *,
 
 
 def train(n_train: int = 6000, n_test: int = 1000, epochs: int = 6, batch_size: int = 64, lr: float = 3e-3,
-          seed: int = 0, log=print, model: str = "shapes_cnn", flip: bool = False,
-          darken: float = 0.0) -> tuple[nn.Module, dict]:
+          seed: int = 0, log: Callable[[str], Any] = print, model: str = "shapes_cnn", flip: bool = False,
+          darken: float = 0.0) -> tuple[nn.Module, dict[str, Any]]:
     """Train ``model`` (a name in ``shapes.ARCHITECTURES``) from scratch; returns it (eval mode) and a record.
 
     ``flip`` and ``darken``: the augmentations of :func:`augment`, drawn from the seeded generator.
     """
     torch.manual_seed(seed)
-    images, labels, masks = generate(n_train, seed=seed)
-    x, y, masks = to_tensor(images), torch.from_numpy(labels), torch.from_numpy(masks)[:, None]
+    images, labels, object_masks = generate(n_train, seed=seed)
+    x, y, masks = to_tensor(images), torch.from_numpy(labels), torch.from_numpy(object_masks)[:, None]
     test_images, test_labels, _ = generate(n_test, seed=seed + 1)
-    name, model = model, ARCHITECTURES[model]()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    name, net = model, ARCHITECTURES[model]()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * -(-n_train // batch_size))
     losses = []
     g = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
     for epoch in range(epochs):
-        model.train()
+        net.train()
         order = torch.randperm(n_train, generator=g)
         total = 0.0
         for s in range(0, n_train, batch_size):
             idx = order[s:s + batch_size]
             xb = augment(x[idx], masks[idx], g, flip=flip, darken=darken)
-            loss = nn.functional.cross_entropy(model(xb), y[idx])
+            loss = nn.functional.cross_entropy(net(xb), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -89,41 +88,14 @@ def train(n_train: int = 6000, n_test: int = 1000, epochs: int = 6, batch_size: 
             total += loss.item() * len(idx)
         losses.append(total / n_train)
         log(f"epoch {epoch + 1}/{epochs}: loss {losses[-1]:.4f}")
-    model.eval()
+    net.eval()
     with torch.no_grad():
-        pred = torch.cat([model(to_tensor(test_images[s:s + 256])).argmax(1) for s in range(0, n_test, 256)])
+        pred = torch.cat([net(to_tensor(test_images[s:s + 256])).argmax(1) for s in range(0, n_test, 256)])
     accuracy = float((pred == torch.from_numpy(test_labels)).float().mean())
     record = dict(model=name, classes=CLASSES, seed=seed, test_seed=seed + 1, n_train=n_train, n_test=n_test,
                   epochs=epochs, batch_size=batch_size, lr=lr, flip=flip, darken=darken, losses=losses,
                   test_accuracy=accuracy,
-                  parameters=sum(p.numel() for p in model.parameters()),
+                  parameters=sum(p.numel() for p in net.parameters()),
                   seconds=round(time.perf_counter() - start, 1), threads=torch.get_num_threads(),
                   torch=torch.__version__)
-    return model, record
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=sorted(DEFAULTS), default="shapes_cnn")
-    parser.add_argument("--out", type=Path,
-                        help="weights file (default data/MODEL.pt); the record goes beside it (.json)")
-    parser.add_argument("--n-train", type=int, help="training images (default: the model's, see DEFAULTS)")
-    parser.add_argument("--epochs", type=int, help="epochs (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    settings = dict(DEFAULTS[args.model])
-    settings.update({k: v for k, v in (("n_train", args.n_train), ("epochs", args.epochs)) if v is not None})
-    out = args.out or DATA_DIR / f"{args.model}.pt"
-    if not out.parent.is_dir():
-        parser.error(f"folder {str(out.parent)!r} of --out does not exist: create it or choose another path")
-    model, record = train(model=args.model, seed=args.seed, **settings)
-    record["command"] = (f"python -m unioncam_lite.train_shapes --model {args.model} --n-train {settings['n_train']} "
-                         f"--epochs {settings['epochs']} --seed {args.seed}")
-    torch.save(model.state_dict(), out)
-    out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    print(f"test accuracy {record['test_accuracy']:.3f} in {record['seconds']} s -> {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return net, record

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -91,21 +90,26 @@ def load_image(path_or_name: str | os.PathLike | Image.Image, spec: ModelSpec) -
         img = read_image(_resolve(path_or_name))
     h, w = spec.input_size
     new_w, new_h, left, top = fit_geometry(img.width, img.height, (h, w))
-    img = img.resize((new_w, new_h), Image.BILINEAR)
+    img = img.resize((new_w, new_h), Image.Resampling.BILINEAR)
     display = np.asarray(img.crop((left, top, left + w, top + h)), dtype=np.uint8)
     return display, to_model_tensor(display, spec)
 
 
+def decode_image(source: str | os.PathLike | IO[bytes], exif: bool = True) -> Image.Image:
+    """An image file (a path or an open binary file) as 8-bit RGB (:func:`to_rgb8`), turned upright
+    by its EXIF orientation when ``exif``. Pillow's own errors pass through (see :func:`read_image`)."""
+    with Image.open(source) as opened:
+        img = ImageOps.exif_transpose(opened) if exif else opened
+        img.load()
+        return to_rgb8(img)
+
+
 def read_image(path: str | os.PathLike, exif: bool = True,
                advice: str = "give a JPEG or PNG photograph") -> Image.Image:
-    """An image file as 8-bit RGB (:func:`to_rgb8`), turned upright by its EXIF orientation when
-    ``exif``. Every Pillow error, the decompression-bomb guard included, becomes a ValueError
-    naming the file and ending with ``advice``."""
+    """:func:`decode_image` of a file, with every Pillow error, the decompression-bomb guard
+    included, as a ValueError naming the file and ending with ``advice``."""
     try:
-        with Image.open(path) as opened:
-            img = ImageOps.exif_transpose(opened) if exif else opened
-            img.load()
-            return to_rgb8(img)
+        return decode_image(path, exif)
     except Image.DecompressionBombError as err:
         raise ValueError(f"image file {str(path)!r} is too large to open safely ({err})") from err
     except Exception as err:  # every Pillow error (UnidentifiedImageError, OSError, SyntaxError, ...)

@@ -18,7 +18,7 @@ MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 def _background(rng: np.random.Generator) -> Image.Image:
     coarse = rng.uniform(40, 215, size=(4, 4, 3)).astype(np.uint8)
-    img = Image.fromarray(coarse).resize((SIZE, SIZE), Image.BICUBIC)
+    img = Image.fromarray(coarse).resize((SIZE, SIZE), Image.Resampling.BICUBIC)
     noise = rng.normal(0, 12, size=(SIZE, SIZE, 3))
     img = Image.fromarray(np.clip(np.asarray(img, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(img)
@@ -34,7 +34,8 @@ def _background(rng: np.random.Generator) -> Image.Image:
     return img
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, kind: str, box: tuple[int, int, int, int], fill) -> None:
+def _draw_shape(draw: ImageDraw.ImageDraw, kind: str, box: tuple[int, int, int, int],
+                fill: int | tuple[int, ...]) -> None:
     x0, y0, x1, y1 = box
     w = x1 - x0
     if kind == "circle":

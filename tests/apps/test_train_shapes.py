@@ -1,26 +1,14 @@
-"""The synthetic shapes data set and the two committed shapes models (pooled and flattened heads)."""
+"""Training the shapes models (apps.train_shapes, the train-shapes command) and the two committed
+models it produced (pooled and flattened heads)."""
 import json
 
-import numpy as np
+import pytest
 import torch
 
 from unioncam_lite import capture, denoise_gradients, denoised_cam, gradcam, load_model, normalize_maps
+from unioncam_lite.apps.train_shapes import augment, train
 from unioncam_lite.data.images import DATA_DIR
 from unioncam_lite.data.shapes import CLASSES, generate, to_tensor
-from unioncam_lite.apps.train_shapes import augment, train
-
-
-def test_generation_is_deterministic_and_masks_are_the_objects():
-    a = generate(20, seed=5)
-    b = generate(20, seed=5)
-    assert all(np.array_equal(u, v) for u, v in zip(a, b))
-    images, labels, masks = a
-    assert images.shape == (20, 64, 64, 3) and images.dtype == np.uint8 and masks.dtype == bool
-    assert set(labels) <= set(range(len(CLASSES)))
-    for img, mask in zip(images, masks):
-        assert 30 < mask.sum() < 26 * 26 + 1                      # one object of 12-26 px
-        assert len(np.unique(img[mask], axis=0)) == 1             # the object is one flat colour
-    assert not np.array_equal(generate(5, seed=6)[0], images[:5])
 
 
 def test_reduced_training_lowers_the_loss():
@@ -112,3 +100,32 @@ def test_augment_mirrors_the_mask_with_the_image_and_keeps_the_object_lit():
     pixels = lambda t: t * 0.25 + 0.5
     assert (pixels(out) <= pixels(ref) + 1e-5).all()                                   # the rest only darkens
     assert (pixels(out)[~on] < 0.5 * pixels(ref)[~on]).float().mean() > 0.2            # and visibly so
+
+
+# ----------------------------------------------------------------------------- the train-shapes command
+
+def test_train_shapes_command_writes_weights_and_record(tmp_path, capsys):
+    from unioncam_lite.apps.cli import main
+    from unioncam_lite.models.shapes_nets import ARCHITECTURES
+
+    out = tmp_path / "models" / "tiny.pt"                 # its folder is made
+    assert main(["train-shapes", "--n-train", "64", "--epochs", "1", "--seed", "3", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(f" s -> {out}")
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["command"] == "python -m unioncam_lite train-shapes --model shapes_cnn --n-train 64 --epochs 1 --seed 3"
+    assert record["n_train"] == 64 and record["flip"] and record["darken"] == 0.5   # the model's other defaults
+    model = ARCHITECTURES["shapes_cnn"]()
+    model.load_state_dict(torch.load(out))
+    assert not list(out.parent.glob(".*.tmp"))
+
+
+def test_train_shapes_command_checks_out_before_training(tmp_path, monkeypatch, capsys):
+    from unioncam_lite.apps.cli import main
+
+    monkeypatch.setattr("unioncam_lite.apps.train_shapes.train", lambda *a, **k: pytest.fail("trained"))
+    (tmp_path / "folder.pt").mkdir()
+    for out, message in ((tmp_path / "m.json", "would be overwritten by the record (.json)"),
+                         (tmp_path / "folder.pt", "is a folder")):
+        assert main(["train-shapes", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --out {str(out)!r}") and message in err and err.count("\n") == 1, err

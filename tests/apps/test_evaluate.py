@@ -55,7 +55,7 @@ def test_bad_input(argv, message, capsys):
 
 from tiny_datasets import IMAGENET, make_imagenet_flat, make_imagenet_folders, make_voc  # noqa: E402
 
-from unioncam_lite.apps import evaluate as ev  # noqa: E402
+from unioncam_lite.apps.evaluation import runner as ev  # noqa: E402
 from unioncam_lite.data.datasets import Sample, random_subset  # noqa: E402
 
 FAST = ["--model", "efficientnet_lite0", "--methods", "gradcam,layercam", "--steps", "2", "--device", "cpu"]
@@ -253,3 +253,28 @@ def test_io_error_while_writing_is_one_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err   # (after the progress lines)
     assert err.splitlines()[-1].startswith("error: No space left on device: ") and "Traceback" not in err
     assert len(read_rows(tmp_path / "r.csv")) == 1     # the computed row is kept
+
+
+@pytest.mark.parametrize("name,side", [("results.png", "bar chart (.png)"), ("results.md", "summary table (.md)"),
+                                       ("results.MD", "summary table (.md)")])
+def test_out_named_like_a_side_file_is_refused_before_any_work(tmp_path, monkeypatch, capsys, name, side):
+    """``--out results.png`` named the bar chart ``results.png`` too: the figure overwrote the results CSV."""
+    monkeypatch.setattr("unioncam_lite.models.load_model", lambda *a, **k: pytest.fail("model loaded"))
+    out = tmp_path / name
+    assert main(["evaluate", "--model", "shapes_cnn", "--images", "shapes", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {str(out)!r} would be overwritten by the {side}") and err.count("\n") == 1
+    assert str(tmp_path / "results.csv") in err and not list(tmp_path.iterdir())
+
+
+def test_library_run_names_its_own_arguments(tmp_path):
+    """The runner (no command line) speaks of ``out``, ``n`` and ``dataset``, not of flags."""
+    from unioncam_lite.apps.evaluation import EvaluateConfig, run
+
+    with pytest.raises(ValueError, match=r"^out '.*r.png' would be overwritten by the bar chart"):
+        run(EvaluateConfig(out=tmp_path / "r.png"))
+    with pytest.raises(ValueError, match=r"^dataset=voc2007 needs root=DIR"):
+        run(EvaluateConfig(out=tmp_path / "r.csv", dataset="voc2007"))
+    make_voc(tmp_path / "voc")
+    with pytest.raises(ValueError, match=r"^n=9, but the data set has only 3 images: use n=3 or fewer"):
+        run(EvaluateConfig(out=tmp_path / "r.csv", dataset="voc2007", root=str(tmp_path / "voc"), n=9))

@@ -51,7 +51,7 @@ def test_same_file_name_twice_gives_two_figures(tmp_path, capsys):
 
 
 def test_figure_names():
-    from unioncam_lite.apps.cli import figure_names
+    from unioncam_lite.apps.commands.explain import figure_names
 
     assert figure_names(["a/x.jpg", "b/x.png", "x_2.jpg", "c/x.jpg", "y"]) == ["x", "x_2", "x_2_2", "x_3", "y"]
 
@@ -92,10 +92,55 @@ def test_a_1x1_layer_is_a_one_line_warning(tmp_path, capsys):
 
 
 def test_1x1_warning_text(capsys):
-    import warnings
 
     from unioncam_lite.apps.cli import _show_warning
 
     _show_warning(UserWarning("target layer 'x' has a 1×1 feature map"), UserWarning, "f.py", 1)
     _show_warning(UserWarning("target layer 'x' has a 1×1 feature map"), UserWarning, "f.py", 1)
     assert capsys.readouterr().err == "warning: target layer 'x' has a 1×1 feature map\n"
+
+
+# --------------------------------------------------------------------------- one tree, one error convention
+
+@pytest.mark.parametrize("command", ["explain", "evaluate", "train-shapes", "student", "assignments"])
+def test_every_subcommand_has_help(command, capsys):
+    assert main([command, "--help"]) == 0
+    assert capsys.readouterr().out.startswith(f"usage: python -m unioncam_lite {command}")
+
+
+@pytest.mark.parametrize("argv,message", [
+    ([], "the following arguments are required: COMMAND"),
+    (["explian", "chelsea"], "invalid choice: 'explian'"),
+    (["student", "notebooks"], "the following arguments are required: DEST"),
+    (["train-shapes", "--model", "resnet"], "argument --model: invalid choice: 'resnet'"),
+    (["train-shapes", "--epochs", "0"], "argument --epochs: 0 is not a positive number"),
+    (["assignments", "--points", "many"], "argument --points: invalid float value: 'many'"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert "usage:" not in err and "Traceback" not in err and "--help)" in err
+
+
+def test_library_argument_names_become_flags():
+    from unioncam_lite.apps.cli import build_parser, cli_message
+
+    names = build_parser().parse_args(["evaluate"]).flags      # each subcommand's {argument: flag}
+    assert names["n"] == "--num-images" and names["root"] == "--root" and "help" not in names
+    assert (cli_message("n=9, but the data set has only 3 images: use n=3 or fewer", names)
+            == "--num-images 9, but the data set has only 3 images: use --num-images 3 or fewer")
+    assert (cli_message("root= goes with dataset=; for a folder of photographs use images=DIR", names)
+            == "--root goes with --dataset; for a folder of photographs use --images DIR")
+    # quoted text (paths, names) and words that merely end in an argument's name stay as they are
+    assert (cli_message("out='/tmp/n=3/r.csv' exists: choose another out=PATH (min=2, Kaggle's n=1)", names)
+            == "--out '/tmp/n=3/r.csv' exists: choose another --out PATH (min=2, Kaggle's --num-images 1)")
+    assert cli_message("theta=101.0 is outside [0, 100]", {}) == "theta=101.0 is outside [0, 100]"
+
+
+def test_a_library_error_names_the_flag(tmp_path, monkeypatch, capsys):
+    """The library says ``theta=101.0`` (its argument); the command says ``--theta 101.0``."""
+    monkeypatch.setattr("unioncam_lite.models.load_model", lambda *a, **k: pytest.fail("model loaded"))
+    assert main(["explain", "chelsea", "--theta", "101", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --theta 101.0 is outside [0, 100]") and err.count("\n") == 1, err

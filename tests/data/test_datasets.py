@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 import torch
-
 from tiny_datasets import IMAGENET, VOC, WNIDS, draw_jpeg, make_imagenet_flat, make_imagenet_folders, make_voc
+
 from unioncam_lite.data import datasets
 from unioncam_lite.data.datasets import Sample, boxes_mask, geometry, load_sample, random_subset
 
@@ -80,7 +80,7 @@ def test_flat_layout_without_labels_and_wrong_mapping(tmp_path):
     (tmp_path / "LOC_synset_mapping.txt").write_text("n00000001 a\nn00000002 b\n")
     with pytest.raises(ValueError, match="lists 2 classes, not ILSVRC2012's 1000"):
         datasets.imagenet_val(tmp_path)
-    with pytest.raises(FileNotFoundError, match="is not a folder"):
+    with pytest.raises(FileNotFoundError, match="root='.*nowhere' is not a folder"):
         datasets.imagenet_val(tmp_path / "nowhere")
 
 
@@ -125,7 +125,7 @@ def test_random_subset_is_the_same_every_time_and_nested():
     expected = np.random.default_rng(7).permutation(50)[:20]
     assert [s.name for s in a] == [f"img{i}" for i in expected]
     assert random_subset(samples, None, seed=7) == samples
-    with pytest.raises(ValueError, match="only 50 images"):
+    with pytest.raises(ValueError, match="n=51, but the data set has only 50 images: use n=50 or fewer"):
         random_subset(samples, 51, seed=7)
 
 

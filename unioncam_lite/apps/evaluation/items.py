@@ -1,0 +1,60 @@
+"""What the evaluation runs on: :class:`Item` s, each an image loaded when its turn comes (with
+its ground-truth mask where the data set has boxes)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ...data.datasets import Sample, image_folder, load_sample
+from ...data.images import load_image, to_model_tensor
+from ...models import ModelSpec
+
+Loaded = tuple[torch.Tensor, "torch.Tensor | None"]
+
+
+@dataclass
+class Item:
+    """One image to evaluate: ``load()`` gives ``(x (1, 3, H, W), mask (H, W) bool or None)``."""
+
+    name: str
+    load: Callable[[], Loaded]
+    label: str = ""
+
+
+def photo_items(folder: str | Path, spec: ModelSpec, resize: str = "fit") -> list[Item]:
+    """The photographs of a folder (no ground truth), named by file name."""
+    return sample_items(image_folder(folder), spec, resize, exif=True)
+
+
+def sample_items(samples: Sequence[Sample], spec: ModelSpec, resize: str, exif: bool = False) -> list[Item]:
+    """Lazy items for :class:`~unioncam_lite.data.datasets.Sample` s: each image is read when its turn comes."""
+    def loader(sample: Sample) -> Callable[[], Loaded]:
+        def load() -> Loaded:
+            if resize == "fit" and not sample.boxes:  # the library's own loader, as `explain` uses
+                return load_image(sample.path, spec)[1], None
+            image, mask = load_sample(sample, spec.input_size, resize, resize_size=spec.resize_size,
+                                      interpolation=spec.interpolation, exif=exif)
+            return to_model_tensor(image, spec), mask
+        return load
+
+    def label(sample: Sample) -> str:
+        if sample.label_idx is not None and len(spec.categories) > sample.label_idx:
+            return spec.categories[sample.label_idx]
+        return sample.label
+
+    return [Item(s.name, loader(s), label(s)) for s in samples]
+
+
+def shapes_items(n: int, seed: int, spec: ModelSpec) -> list[Item]:
+    """``n`` generated shapes images (seed ``seed``) with their exact object masks."""
+    from ...data.shapes import CLASSES, generate
+
+    images, labels, masks = generate(n, seed=seed)
+
+    def item(i: int) -> Item:
+        return Item(f"shape{i:04d}", lambda: (to_model_tensor(images[i], spec), torch.from_numpy(masks[i])),
+                    CLASSES[int(labels[i])])
+    return [item(i) for i in range(n)]
