@@ -21,7 +21,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -222,7 +221,7 @@ def test_app_serves_the_explorer_and_redraws(browser, tmp_path):
     import psutil  # a dependency of ipykernel
     serve = load_serve()
     port = serve.free_port()
-    log = open(tmp_path / "voila.log", "w")
+    log = open(tmp_path / "voila.log", "w")  # noqa: SIM115 (closed in the finally below, after the server)
     proc = subprocess.Popen(serve.voila_command(port), cwd=ROOT, env=serve.voila_env(), stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     kernels: set[int] = set()

@@ -3,12 +3,18 @@ import math
 
 import pytest
 import torch
+from conftest import TinyCNN
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
-from conftest import TinyCNN
-from unioncam_lite.metrics import (average_drop_increase, box_mask, drop_increase_per_image, energy_pointing_game,
-                                   insertion_deletion, iou_at_threshold)
+from unioncam_lite.metrics import (
+    average_drop_increase,
+    box_mask,
+    drop_increase_per_image,
+    energy_pointing_game,
+    insertion_deletion,
+    iou_at_threshold,
+)
 
 sigmoid = lambda v: 1 / (1 + math.exp(-v))
 

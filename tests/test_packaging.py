@@ -1,8 +1,8 @@
 """environment.yml and pyproject.toml describe the same dependencies."""
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

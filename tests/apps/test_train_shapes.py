@@ -20,7 +20,7 @@ def test_reduced_training_lowers_the_loss():
 
 def test_committed_model_is_accurate_on_fresh_images_and_looks_at_the_object():
     record = json.loads((DATA_DIR / "shapes_cnn.json").read_text())
-    assert record["test_accuracy"] >= 0.95 and "train_shapes" in record["command"]
+    assert record["test_accuracy"] >= 0.95 and "unioncam_lite train-shapes" in record["command"]
     model, spec = load_model("shapes_cnn", "cpu")
     assert spec.categories == CLASSES and spec.target_layer == "features.block4"
     images, labels, masks = generate(200, seed=4242)

@@ -7,7 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from unioncam_lite.course.student import blank_solution, main, make_student_copies
+from unioncam_lite.apps.cli import main as cli_main
+from unioncam_lite.course.student import blank_solution, make_student_copies
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 EXPECTED = ["00_setup_and_model", "01_gradients", "02_denoising", "03_region_maps", "04_union", "05_selection",
@@ -68,9 +69,9 @@ def test_blank_solution_keeps_signature_and_docstring():
 
 
 def test_cli_errors(tmp_path, capsys):
-    assert main([str(tmp_path), str(tmp_path / "out")]) == 2
+    assert cli_main(["student", str(tmp_path), str(tmp_path / "out")]) == 2
     assert "no notebooks" in capsys.readouterr().err
-    assert main([]) == 2
+    assert cli_main(["student"]) == 2
 
 
 @pytest.mark.parametrize("name", EXPECTED)

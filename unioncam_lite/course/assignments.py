@@ -1,6 +1,6 @@
 """An nbgrader course made from the committed notebooks.
 
-``python -m unioncam_lite.assignments [NOTEBOOKS] [COURSE] [--seed N] [--points P] [--think-points T]
+``python -m unioncam_lite assignments [NOTEBOOKS] [COURSE] [--seed N] [--points P] [--think-points T]
 [--exchange DIR] [--course-id ID]`` (``make assignments``: ``notebooks/`` → ``course/``) writes
 ``COURSE/source/<notebook>/<notebook>.ipynb`` for every notebook with exercises, and
 ``COURSE/nbgrader_config.py`` if there is none yet. ``nbgrader generate_assignment`` then makes
@@ -25,13 +25,11 @@ hidden tests of ``source/`` (students can't read it there).
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import copy
 import inspect
 import re
 import secrets
-import sys
 from pathlib import Path
 
 import nbformat
@@ -39,11 +37,10 @@ import nbformat
 from ..outputs import write_text_atomic
 from . import exercises
 
-ROOT = Path(__file__).resolve().parents[1]
 THINK_ANSWER = re.compile(r"(?s)^(?P<question>.*?)<details>\s*<summary>.*?</summary>(?P<answer>.*?)</details>"
                           r"(?P<rest>.*)$")
 CONFIG = '''\
-# nbgrader configuration of the {course_id} course, written by `python -m unioncam_lite.assignments`
+# nbgrader configuration of the {course_id} course, written by `python -m unioncam_lite assignments`
 # (`make assignments`); it is never overwritten, edit it freely. Run nbgrader from this folder.
 c = get_config()  # noqa: F821 (nbgrader provides it)
 
@@ -230,39 +227,3 @@ def make_course(notebooks: Path, course: Path, *, seed: int | None = None, point
         exchange = Path(exchange) if exchange is not None else course / "exchange"
         _write_atomic(config, CONFIG.format(course_id=course_id, exchange=str(exchange.resolve())))
     return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m unioncam_lite.assignments",
-                                     description="Write an nbgrader course (source/ and nbgrader_config.py) "
-                                                 "from the course notebooks.")
-    parser.add_argument("notebooks", nargs="?", default=str(ROOT / "notebooks"), help="default: notebooks/")
-    parser.add_argument("course", nargs="?", default="course", help="default: ./course")
-    parser.add_argument("--seed", type=int, help="seed of the hidden tests' inputs (default: random)")
-    parser.add_argument("--points", type=float, default=2, help="points of each autograded exercise (default 2)")
-    parser.add_argument("--think-points", type=float, default=1,
-                        help="points of each manually graded 'Think' answer (default 1)")
-    parser.add_argument("--exchange", help="nbgrader exchange folder, only for a new nbgrader_config.py "
-                                           "(default: COURSE/exchange)")
-    parser.add_argument("--course-id", default="unioncam-lite")
-    args = parser.parse_args(argv)
-    seed = secrets.randbelow(10**6) if args.seed is None else args.seed
-    config_existed = (Path(args.course) / "nbgrader_config.py").exists()
-    try:
-        written = make_course(Path(args.notebooks), Path(args.course), seed=seed, points=args.points,
-                              think_points=args.think_points, exchange=args.exchange, course_id=args.course_id)
-    except (OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for path in written:
-        print(f"wrote {path}")
-    kept = " (kept the existing one)" if config_existed else ""
-    print(f"{len(written)} assignments in {args.course}/source, hidden tests with seed {seed}; "
-          f"nbgrader config: {Path(args.course) / 'nbgrader_config.py'}{kept}")
-    if config_existed and args.exchange:
-        print("note: --exchange was not applied: edit c.Exchange.root in the existing nbgrader_config.py")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

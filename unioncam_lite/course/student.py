@@ -1,4 +1,4 @@
-"""Exercise copies of the notebooks for self-paced learners: ``python -m unioncam_lite.student SRC_DIR DEST_DIR``.
+"""Exercise copies of the notebooks for self-paced learners: ``python -m unioncam_lite student SRC_DIR DEST_DIR``.
 
 The same generation as the graded course (:mod:`.assignments`), without grading: every code
 cell tagged ``solution`` gets nbgrader's solution markers around its body, which nbgrader's own
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import sys
 from pathlib import Path
 
 import nbformat
@@ -80,21 +79,3 @@ def make_student_copies(src: Path, dest: Path) -> list[Path]:
         nbformat.write(nb, dest / path.name)
         written.append(dest / path.name)
     return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m unioncam_lite.student SRC_DIR DEST_DIR", file=sys.stderr)
-        return 2
-    try:
-        written = make_student_copies(Path(args[0]), Path(args[1]))
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {len(written)} exercise notebooks to {args[1]}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
