@@ -82,10 +82,21 @@ class SkipsLayer(TinyCNN):
         return self.fc(self.pool(self.conv(x)).flatten(1))   # self.act never runs
 
 
-@pytest.mark.parametrize("cls, message", [(TupleOut, "returns a tuple"), (DictOut, "returns a dict")])
-def test_models_returning_tuples_or_dicts_get_a_clear_error(cls, message, images):
-    with pytest.raises(ValueError, match=message + ".*class scores"):
+class ScoresOut(TinyCNN):
+    def forward(self, x):
+        return {"scores": super().forward(x), "features": x.mean()}
+
+
+@pytest.mark.parametrize("cls, message", [(TupleOut, "returns a tuple of 2"),
+                                          (ScoresOut, r"returns a dict with keys \['scores', 'features'\]")])
+def test_outputs_without_an_obvious_score_get_a_clear_error_naming_the_fix(cls, message, images):
+    with pytest.raises(ValueError, match=message + r", not class scores .* target=ClassLogit\(c, output=KEY\)"):
         gradcam(cls().eval(), images, "act")
+
+
+def test_a_dict_with_logits_is_explained_as_its_logits(images):
+    """Issue 20 §1: a HuggingFace-style output ({"logits": ...}) was refused; it is the common case."""
+    assert torch.equal(gradcam(DictOut().eval(), images, "act"), gradcam(TinyCNN().eval(), images, "act"))
 
 
 def test_a_layer_that_never_runs_or_runs_twice_gets_a_clear_error(images):

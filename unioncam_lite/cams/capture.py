@@ -28,20 +28,24 @@ from torch import nn
 
 from .common import ClassIdx, Layer, check_input, resolve_class_idx
 from .layers import eval_mode, resolve_layer
+from .targets import ClassLogit, OutputKey, Target, check_scores, select_output
 
 
 @dataclass
 class Capture:
     """What one forward/backward pass tells us about a layer, for N images.
 
-    activations, gradients: (N, K, h, w); logits: (N, C); class_idx: (N,) long.
-    ``gradients`` is ``None`` for a capture made without a backward pass.
+    activations, gradients: (N, K, h, w); logits: (N, C) (N×0 when a custom target's model output
+    holds no class scores); class_idx: (N,) long (−1 where a custom target has no class).
+    ``gradients`` is ``None`` for a capture made without a backward pass. ``target``: what was
+    explained (``ClassLogit(class_idx)`` unless a target was given).
     """
 
     activations: torch.Tensor
     gradients: torch.Tensor | None
     logits: torch.Tensor
     class_idx: torch.Tensor
+    target: Target | None = None
 
     def require_gradients(self) -> torch.Tensor:
         """The gradients W; a RuntimeError for a capture made with ``gradients=False``."""
@@ -94,14 +98,10 @@ def _check_store(store: dict, name: str) -> torch.Tensor:
     return acts
 
 
-def _check_logits(logits: object) -> torch.Tensor:
-    if isinstance(logits, (tuple, list)):
-        raise ValueError(f"the model returns a {type(logits).__name__}, not class scores (N, C): wrap it in an "
-                         "nn.Module whose forward returns the logits, e.g. `return model(x)[0]`")
-    if isinstance(logits, dict):
-        raise ValueError(f"the model returns a dict (keys {list(logits)[:4]}), not class scores (N, C): wrap it in "
-                         "an nn.Module whose forward returns the logits, e.g. `return model(x)['logits']`")
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+def _check_logits(output: object, key: OutputKey = None) -> torch.Tensor:
+    """The (N, C) class scores in the model's output (see :func:`.targets.select_output`), finite."""
+    logits = select_output(output, key)
+    if logits.ndim != 2:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise ValueError(f"model output has shape {shape}; expected class scores (N, C)")
     if not bool(torch.isfinite(logits).all()):
@@ -150,11 +150,38 @@ def _forward(model: nn.Module, x: torch.Tensor) -> object:
         raise
 
 
-def capture(model: nn.Module, x: torch.Tensor, layer: Layer, class_idx: ClassIdx = None,
-            gradients: bool = True) -> Capture:
-    """Run ``model`` on ``x``; return A, W = ∂y_c/∂A (if ``gradients``), logits and classes.
+def _explained(output: object, class_idx: ClassIdx, target: Target | None,
+               n: int) -> tuple[torch.Tensor, torch.Tensor, Target, torch.Tensor]:
+    """(logits, class per image, the target, its scores (N,)) for one forward pass's output."""
+    if target is None:
+        logits = _check_logits(output)
+        idx = resolve_class_idx(class_idx, logits)
+        chosen: Target = ClassLogit(idx)
+        return logits, idx, chosen, logits.gather(1, idx[:, None]).squeeze(1)
+    if class_idx is not None:
+        raise ValueError("give class_idx or target, not both: a target names its own classes, "
+                         "e.g. target=ClassProbability(class_idx)")
+    scores = check_scores(target(output), n)
+    try:
+        logits = select_output(output, getattr(target, "output", None))
+        logits = logits if logits.ndim == 2 else logits.new_zeros(n, 0)
+    except ValueError:   # a custom output without class scores: only the target's scores are known
+        logits = scores.new_zeros(n, 0)
+    if isinstance(target, ClassLogit):
+        idx = target.classes.to(scores.device).expand(n) if target.classes.numel() == 1 else target.classes
+    elif logits.shape[1]:
+        idx = logits.argmax(1)
+    else:
+        idx = torch.full((n,), -1, dtype=torch.long, device=scores.device)
+    return logits, idx.to(scores.device), target, scores
 
-    ``class_idx``: None (each image's predicted class), an int, or one int per image.
+
+def capture(model: nn.Module, x: torch.Tensor, layer: Layer, class_idx: ClassIdx = None,
+            gradients: bool = True, *, target: Target | None = None) -> Capture:
+    """Run ``model`` on ``x``; return A, W = ∂f_c/∂A (if ``gradients``), logits and classes.
+
+    ``class_idx``: None (each image's predicted class), an int, or one int per image; f_c is then
+    the logit y_c. ``target`` (instead of ``class_idx``): any f_c, see :mod:`.targets`.
     """
     check_input(x)
     module = resolve_layer(check_model(model), layer)
@@ -163,15 +190,17 @@ def capture(model: nn.Module, x: torch.Tensor, layer: Layer, class_idx: ClassIdx
     with eval_mode(model), layer_output(module) as store:
         if not gradients:
             with torch.no_grad():  # plain tensors (not inference tensors) for the caller to reuse
-                logits = _check_logits(_forward(model, x))
-            acts = _check_store(store, name)
-            idx = resolve_class_idx(class_idx, logits)
-            return Capture(acts, None, logits, idx)
+                output = _forward(model, x)
+                acts = _check_store(store, name)
+                logits, idx, explained, _ = _explained(output, class_idx, target, x.shape[0])
+            return Capture(acts, None, logits, idx, explained)
         with torch.inference_mode(False), torch.enable_grad():
             xg = x.detach().clone().requires_grad_(True)  # guarantees a graph even for frozen models
-            logits = _check_logits(_forward(model, xg))
+            output = _forward(model, xg)
             acts = _check_store(store, name)
-            idx = resolve_class_idx(class_idx, logits)
-            score = logits.gather(1, idx[:, None]).sum()  # images are independent in eval mode
-            (grads,) = torch.autograd.grad(score, acts)
-    return Capture(acts.detach(), grads.detach(), logits.detach(), idx)
+            logits, idx, explained, scores = _explained(output, class_idx, target, x.shape[0])
+            if not scores.requires_grad:
+                raise ValueError("the target's scores do not depend on the input (no gradient): "
+                                 "it must compute them from the model's output")
+            (grads,) = torch.autograd.grad(scores.sum(), acts)  # images are independent in eval mode
+    return Capture(acts.detach(), grads.detach(), logits.detach(), idx, explained)

@@ -3,7 +3,8 @@
 Each method is two functions: ``*_map(A, W)`` computes the feature-resolution map (N, h, w)
 from captured activations and gradients (its paper's equation, so the notebooks can show
 it), and the public ``method(model, x, target_layer, class_idx=None)`` captures, maps,
-upsamples bilinearly and min-max normalises to (N, H, W) in [0, 1].
+upsamples bilinearly and min-max normalises to (N, H, W) in [0, 1]. ``target=`` explains any
+output instead of a class logit (:mod:`.targets`).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from torch import nn
 
 from .capture import capture
 from .common import ClassIdx, Layer, upsample_normalize, weighted_sum
+from .targets import Target
 
 
 def gradcam_map(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
@@ -52,26 +54,30 @@ MapFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _gradient_cam(map_fn: MapFn, model: nn.Module, x: torch.Tensor, target_layer: Layer,
-                  class_idx: ClassIdx) -> torch.Tensor:
-    cap = capture(model, x, target_layer, class_idx)
+                  class_idx: ClassIdx, target: Target | None) -> torch.Tensor:
+    cap = capture(model, x, target_layer, class_idx, target=target)
     return upsample_normalize(map_fn(cap.activations, cap.require_gradients()), x.shape[-2:])
 
 
-def gradcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None) -> torch.Tensor:
+def gradcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
+            target: Target | None = None) -> torch.Tensor:
     """Grad-CAM maps (N, H, W) in [0, 1]. See :func:`gradcam_map`."""
-    return _gradient_cam(gradcam_map, model, x, target_layer, class_idx)
+    return _gradient_cam(gradcam_map, model, x, target_layer, class_idx, target)
 
 
-def gradcampp(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None) -> torch.Tensor:
+def gradcampp(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
+              target: Target | None = None) -> torch.Tensor:
     """Grad-CAM++ maps (N, H, W) in [0, 1]. See :func:`gradcampp_map`."""
-    return _gradient_cam(gradcampp_map, model, x, target_layer, class_idx)
+    return _gradient_cam(gradcampp_map, model, x, target_layer, class_idx, target)
 
 
-def xgradcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None) -> torch.Tensor:
+def xgradcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
+             target: Target | None = None) -> torch.Tensor:
     """XGrad-CAM maps (N, H, W) in [0, 1]. See :func:`xgradcam_map`."""
-    return _gradient_cam(xgradcam_map, model, x, target_layer, class_idx)
+    return _gradient_cam(xgradcam_map, model, x, target_layer, class_idx, target)
 
 
-def layercam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None) -> torch.Tensor:
+def layercam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
+             target: Target | None = None) -> torch.Tensor:
     """LayerCAM maps (N, H, W) in [0, 1]. See :func:`layercam_map`."""
-    return _gradient_cam(layercam_map, model, x, target_layer, class_idx)
+    return _gradient_cam(layercam_map, model, x, target_layer, class_idx, target)

@@ -21,20 +21,25 @@ from torch import nn
 from .capture import capture
 from .common import ClassIdx, Layer, Normalization, PixelSpace, blur, normalize_maps, upsample
 from .layers import eval_mode
-from .masked import auto_batch_size, class_scores
+from .masked import auto_batch_size
+from .targets import ClassProbability, Target, target_rows
 
 
 def groupcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *, groups: int = 32,
-             mean: Normalization = None, std: Normalization = None, batch_size: int | None = None) -> torch.Tensor:
-    """Group-CAM maps (N, H, W) in [0, 1]: one backward pass and G + 1 forward passes per image."""
-    cap = capture(model, x, target_layer, class_idx)
+             mean: Normalization = None, std: Normalization = None, batch_size: int | None = None,
+             target: Target | None = None) -> torch.Tensor:
+    """Group-CAM maps (N, H, W) in [0, 1]: one backward pass and G + 1 forward passes per image.
+
+    ``target``: what is explained, for the gradients and the scores (:mod:`.targets`); default the
+    logit (gradients) and the probability (scores) of ``class_idx``, as in the paper."""
+    cap = capture(model, x, target_layer, class_idx, target=target)
     A = cap.activations.float()
     weighted = cap.require_gradients().float().mean(dim=(2, 3), keepdim=True) * A
     groups = min(groups, A.shape[1])
     masks = torch.stack([g.sum(1) for g in weighted.chunk(groups, dim=1)], dim=1).relu()  # (N, G, h, w)
     masks = normalize_maps(upsample(masks, x.shape[-2:]))  # (N, G, H, W)
     pixels = PixelSpace(mean, std, x)
-    idx = cap.class_idx
+    f_c: Target = ClassProbability(cap.class_idx) if target is None else target
     n, g = masks.shape[:2]
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size={batch_size!r}: give a positive integer, or None for the default")
@@ -42,7 +47,8 @@ def groupcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: 
     with torch.inference_mode(), eval_mode(model):
         image = pixels.to_pixels(x).float()    # blur and blend in fp32, forward in the input's dtype
         blurred = blur(image, 51, 50.0)
-        base = class_scores(model(pixels.to_model_(blurred.to(x.dtype, copy=True))), idx, probs=True)  # (N,)
+        base = target_rows(f_c, torch.arange(n, device=x.device))(
+            model(pixels.to_model_(blurred.to(x.dtype, copy=True)))).float()  # (N,)
         flat = masks.flatten(0, 1)[:, None]  # (N*G, 1, H, W)
         owner = torch.arange(n, device=x.device).repeat_interleave(g)
         scores = torch.empty(n * g, device=x.device)
@@ -50,7 +56,7 @@ def groupcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: 
             sl = slice(start, start + bs)
             m, o = flat[sl], owner[sl]
             composite = (m * image[o] + (1 - m) * blurred[o]).to(x.dtype)
-            scores[sl] = class_scores(model(pixels.to_model_(composite)), idx[o], probs=True)
+            scores[sl] = target_rows(f_c, o)(model(pixels.to_model_(composite))).float()
     weights = (scores.view(n, g) - base[:, None]).relu()
     cam = (weights[:, :, None, None] * masks).sum(1).relu()
     return normalize_maps(cam)

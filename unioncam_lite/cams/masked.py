@@ -19,6 +19,7 @@ from .fingerprint import model_structure
 from .fold import inference_model
 from .layers import eval_mode
 from .options import CamOptions
+from .targets import ClassLogit, ClassProbability, ClassTarget, Target, target_rows
 
 CPU_BATCH = 4
 #: The masked passes through the model itself: no folding, no approximation.
@@ -66,10 +67,19 @@ def class_scores(logits: torch.Tensor, class_idx: torch.Tensor, probs: bool) -> 
     return scores.gather(1, class_idx[:, None]).squeeze(1)
 
 
+def as_target(class_idx_or_target: torch.Tensor | Target, probs: bool) -> Target:
+    """A target: given, or the logit (``probs`` False) / the probability of each image's class."""
+    if isinstance(class_idx_or_target, torch.Tensor):
+        return ClassProbability(class_idx_or_target) if probs else ClassLogit(class_idx_or_target)
+    return class_idx_or_target
+
+
 def masked_scores(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, image_index: torch.Tensor,
-                  class_idx: torch.Tensor, pixels: PixelSpace, *, probs: bool, normalize: bool = True,
-                  options: CamOptions = PLAIN) -> torch.Tensor:
+                  class_idx: torch.Tensor | Target, pixels: PixelSpace, *, probs: bool = False,
+                  normalize: bool = True, options: CamOptions = PLAIN) -> torch.Tensor:
     """f_c(M_j ⊙ I0[image_index[j]]) for every mask j, in batches; returns (M,) scores.
+
+    f_c: a target (:mod:`.targets`), or with a class per image its logit or (``probs``) probability.
 
     ``masks`` (M, h, w) may be at feature resolution: each chunk is upsampled bilinearly to
     the input size and (if ``normalize``) min-max normalised just before use, so only one
@@ -77,6 +87,7 @@ def masked_scores(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, image_
     approximations (:class:`.options.CamOptions`); the default here is the plain model
     (``PLAIN``, no folding), the CAM functions pass theirs (folding on).
     """
+    target = as_target(class_idx, probs)
     m = masks.shape[0]
     out = torch.empty(m, device=x.device, dtype=torch.float32)
     if m == 0:
@@ -97,13 +108,32 @@ def masked_scores(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, image_
                 chunk = normalize_maps(chunk)
             idx = image_index[start:stop]
             batch = torch.mul(chunk[:, None], images[idx], out=buffer[: stop - start])
-            out[start:stop] = class_scores(net(pixels.to_model_(batch)), class_idx[idx], probs)
+            out[start:stop] = target_rows(target, idx)(net(pixels.to_model_(batch))).float()
     return out
 
 
-def black_scores(model: nn.Module, x: torch.Tensor, class_idx: torch.Tensor, pixels: PixelSpace,
-                 *, probs: bool, fuse: bool = False) -> torch.Tensor:
-    """f_c(I_b) for each image's class c, I_b the black image in pixel space; returns (N,)."""
+def _expand(output: object, n: int) -> object | None:
+    """A batch-of-one output repeated to n rows (tensors, tuples, lists, dicts), or None for other objects."""
+    if isinstance(output, torch.Tensor):
+        return output.expand(n, *output.shape[1:])
+    if isinstance(output, (tuple, list)):
+        items = [_expand(v, n) if isinstance(v, torch.Tensor) else v for v in output]
+        return type(output)(items) if type(output) in (tuple, list) else tuple(items)
+    if isinstance(output, dict):
+        return {k: _expand(v, n) if isinstance(v, torch.Tensor) else v for k, v in output.items()}
+    return None
+
+
+def black_scores(model: nn.Module, x: torch.Tensor, class_idx: torch.Tensor | Target, pixels: PixelSpace,
+                 *, probs: bool = False, fuse: bool = False) -> torch.Tensor:
+    """f_c(I_b) for each image, I_b the black image in pixel space; returns (N,). f_c as in :func:`masked_scores`."""
+    target, n = as_target(class_idx, probs), x.shape[0]
+    black = pixels.black(x)
     with torch.inference_mode(), inference_model(model, fuse) as net:
-        logits = net(pixels.black(x))
-    return class_scores(logits.expand(len(class_idx), -1), class_idx, probs)
+        output = net(black)
+        expanded = _expand(output, n) if isinstance(target, ClassTarget) else output
+        if expanded is None:                           # an output object we cannot repeat: forward n copies
+            expanded = net(black.expand(n, *black.shape[1:]))
+    if not isinstance(target, ClassTarget):            # a plain callable scores every row the same way
+        return target(output).float().expand(n)
+    return target.rows(torch.arange(n, device=x.device))(expanded).float()

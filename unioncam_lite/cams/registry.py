@@ -22,6 +22,7 @@ from .gradient import gradcam, gradcampp, layercam, xgradcam
 from .group import groupcam
 from .options import CamOptions
 from .score import scorecam
+from .targets import Target
 from .unioncam import union_cam
 
 
@@ -52,8 +53,9 @@ def register(method: Method) -> Method:
 
 def _union_cam_map(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
                    theta: float = 10.0, mean: Normalization = None, std: Normalization = None,
-                   options: CamOptions | None = None) -> torch.Tensor:
-    return union_cam(model, x, target_layer, class_idx, theta, mean=mean, std=std, options=options).cam
+                   options: CamOptions | None = None, target: Target | None = None) -> torch.Tensor:
+    return union_cam(model, x, target_layer, class_idx, theta, mean=mean, std=std, options=options,
+                     target=target).cam
 
 
 for _method in (
@@ -82,12 +84,14 @@ def get_method(name: str) -> Method:
 
 def compute_cam(method: str, model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None,
                 *, mean: Normalization = None, std: Normalization = None, theta: float = 10.0,
-                batch_size: int | None = None, options: CamOptions | None = None) -> torch.Tensor:
+                batch_size: int | None = None, options: CamOptions | None = None,
+                target: Target | None = None) -> torch.Tensor:
     """Maps (N, H, W) in [0, 1] of one method by its short name (see :data:`METHODS`).
 
     Pixel-space methods get ``mean``/``std``; ``batch_size`` (masked images per forward pass,
     None: automatic) goes to every method that batches masked passes, ``options`` to those that
-    take :class:`.options.CamOptions`; ``theta`` to UnionCAM.
+    take :class:`.options.CamOptions`; ``theta`` to UnionCAM; ``target`` (instead of ``class_idx``,
+    :mod:`.targets`) to every method.
     """
     m = get_method(method)
     kwargs: dict = {}
@@ -100,4 +104,6 @@ def compute_cam(method: str, model: nn.Module, x: torch.Tensor, target_layer: La
         kwargs["batch_size"] = batch_size
     if m.theta:
         kwargs["theta"] = theta
+    if target is not None:
+        kwargs["target"] = target
     return m.fn(model, x, target_layer, class_idx, **kwargs)

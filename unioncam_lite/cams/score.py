@@ -32,6 +32,7 @@ from .common import ClassIdx, Layer, Normalization, PixelSpace, normalize_maps, 
 from .fold import inference_model
 from .masked import black_scores, masked_scores
 from .options import CamOptions, resolve_options
+from .targets import Target
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -39,13 +40,15 @@ if TYPE_CHECKING:
     from .options import OptionFields
 
 
-def channel_scores(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor,
+def channel_scores(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor | Target,
                    pixels: PixelSpace, *, probs: bool = False, options: CamOptions | None = None,
                    **overrides: Unpack[OptionFields]) -> tuple[torch.Tensor, torch.Tensor]:
     """Scores y_c(M_k ⊙ I0) for all channels of all images, and the black scores y_c(I_b).
 
     Returns ``(scores (N, K), black (N,))``; masks of all images share the same batches.
-    ``options`` / ``overrides``: :class:`.options.CamOptions` (``top_k`` is applied by the caller).
+    ``class_idx``: a class per image (its logit, or ``probs``: its probability) or a target
+    (:mod:`.targets`). ``options`` / ``overrides``: :class:`.options.CamOptions` (``top_k`` is
+    applied by the caller).
     """
     opts = resolve_options(options, **overrides)
     n, k = A.shape[:2]
@@ -87,27 +90,31 @@ def region_map(A: torch.Tensor, scores: torch.Tensor, black: torch.Tensor) -> to
 
 def region_cam(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: torch.Tensor, *,
                mean: Normalization = None, std: Normalization = None, options: CamOptions | None = None,
-               **overrides: Unpack[OptionFields]) -> torch.Tensor:
+               target: Target | None = None, **overrides: Unpack[OptionFields]) -> torch.Tensor:
     """UnionCAM's region map L_reg (Score-CAM) from captured activations A: (N, H, W) in [0, 1].
 
+    The channel scores are ``target``'s (:mod:`.targets`), by default the logit of ``class_idx``.
     ``options`` / ``overrides``: :class:`.options.CamOptions` (exact by default; ``top_k`` and
     ``autocast`` are the approximations).
     """
     opts = resolve_options(options, **overrides)
     pixels = PixelSpace(mean, std, x)
     A = top_k_channels(A, opts.top_k)
-    scores, black = channel_scores(model, x, A, class_idx.to(x.device), pixels, options=opts)
+    scored = class_idx.to(x.device) if target is None else target
+    scores, black = channel_scores(model, x, A, scored, pixels, options=opts)
     return upsample_normalize(region_map(A, scores, black), x.shape[-2:])
 
 
 def scorecam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
              mean: Normalization = None, std: Normalization = None, options: CamOptions | None = None,
-             **overrides: Unpack[OptionFields]) -> torch.Tensor:
+             target: Target | None = None, **overrides: Unpack[OptionFields]) -> torch.Tensor:
     """Score-CAM maps (N, H, W) in [0, 1]; one plain forward pass, then ≤ K masked passes per image.
 
+    ``target``: what is explained (:mod:`.targets`; default the logit of ``class_idx``);
     ``options`` / ``overrides`` as in :func:`region_cam`.
     """
     opts = resolve_options(options, **overrides)
     with inference_model(model, opts.fuse):   # one BN-folded copy for the black and the masked passes
-        cap = capture(model, x, target_layer, class_idx, gradients=False)
-        return region_cam(model, x, cap.activations, cap.class_idx, mean=mean, std=std, options=opts)
+        cap = capture(model, x, target_layer, class_idx, gradients=False, target=target)
+        return region_cam(model, x, cap.activations, cap.class_idx, mean=mean, std=std, options=opts,
+                          target=target)

@@ -47,6 +47,7 @@ from .layers import resolve_layer
 from .masked import black_scores, masked_scores
 from .options import CamOptions, resolve_options
 from .score import region_cam
+from .targets import ClassLogit, ClassProbability, ClassSum, Target
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -81,22 +82,22 @@ def denoised_cam(A: torch.Tensor, W_denoised: torch.Tensor) -> torch.Tensor:
 
 def score_gain(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, class_idx: torch.Tensor, *,
                mean: Normalization = None, std: Normalization = None, black: torch.Tensor | None = None,
-               fuse: bool = True) -> torch.Tensor:
-    """Eq. 4, 5, 7: β = f_c(L ⊙ I0) − f_c(I_b), f_c the softmax probability of class c.
+               fuse: bool = True, target: Target | None = None) -> torch.Tensor:
+    """Eq. 4, 5, 7: β = f_c(L ⊙ I0) − f_c(I_b), f_c the softmax probability of class c, or ``target``.
 
     ``cam`` is (N, H, W) or (S, N, H, W) (S maps per image scored in one batch); returns
     (N,) or (S, N). ``black`` may pass a precomputed f_c(I_b) of shape (N,). ``fuse``: batch
     norms folded for these passes (exact up to float rounding, see :mod:`.masked`).
     """
     pixels = PixelSpace(mean, std, x)
-    class_idx = class_idx.to(x.device)
+    f_c: Target = ClassProbability(class_idx.to(x.device)) if target is None else target
     if black is None:
-        black = black_scores(model, x, class_idx, pixels, probs=True, fuse=fuse)
+        black = black_scores(model, x, f_c, pixels, fuse=fuse)
     maps = cam if cam.ndim == 4 else cam[None]
     s, n = maps.shape[:2]
     image_index = torch.arange(n, device=x.device).repeat(s)
-    scores = masked_scores(model, x, maps.flatten(0, 1), image_index, class_idx, pixels, probs=True,
-                           normalize=False, options=CamOptions(batch_size=2 * n * s, fuse=fuse))
+    scores = masked_scores(model, x, maps.flatten(0, 1), image_index, f_c, pixels, normalize=False,
+                           options=CamOptions(batch_size=2 * n * s, fuse=fuse))
     gain = scores.view(s, n) - black
     return gain if cam.ndim == 4 else gain[0]
 
@@ -142,6 +143,7 @@ class _ThetaFree:
     region: torch.Tensor
     beta_region: torch.Tensor
     black: torch.Tensor
+    f_c: Target
 
 
 class UnionCAM:
@@ -177,47 +179,53 @@ class UnionCAM:
         self._fingerprint = None
 
     @staticmethod
-    def _key(x: torch.Tensor, class_idx: ClassIdx) -> tuple:
+    def _key(x: torch.Tensor, class_idx: ClassIdx, target: Target | None = None) -> tuple:
         classes = None if class_idx is None else tuple(class_idx_tensor(class_idx).tolist())
         digest = hash(x.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype
-        return (tuple(x.shape), str(x.dtype), str(x.device), digest, classes)
+        # a ready target is described by its classes; any other callable only by identity
+        explained = repr(target) if isinstance(target, (ClassLogit, ClassSum)) else id(target)
+        return (tuple(x.shape), str(x.dtype), str(x.device), digest, classes, explained)
 
-    def theta_free(self, x: torch.Tensor, class_idx: ClassIdx = None) -> _ThetaFree:
+    def theta_free(self, x: torch.Tensor, class_idx: ClassIdx = None, target: Target | None = None) -> _ThetaFree:
         """Capture, region map and β_reg for these images and classes (cached while the model is unchanged)."""
         fingerprint = model_fingerprint(self.model)
         if fingerprint != self._fingerprint:
             self._cache.clear()
             self._fingerprint = fingerprint
-        key = self._key(x, class_idx)
+        key = self._key(x, class_idx, target)
         if key not in self._cache:
             with inference_model(self.model, self.fuse):   # one BN-folded copy for all passes below
-                self._cache[key] = self._compute_theta_free(x, class_idx)
+                self._cache[key] = self._compute_theta_free(x, class_idx, target)
             while len(self._cache) > self.cache_size:
                 self._cache.pop(next(iter(self._cache)))
         return self._cache[key]
 
-    def _compute_theta_free(self, x: torch.Tensor, class_idx: ClassIdx) -> _ThetaFree:
-        cap = capture(self.model, x, self.layer, class_idx)
+    def _compute_theta_free(self, x: torch.Tensor, class_idx: ClassIdx, target: Target | None) -> _ThetaFree:
+        cap = capture(self.model, x, self.layer, class_idx, target=target)
         region = region_cam(self.model, x, cap.activations, cap.class_idx, mean=self.mean, std=self.std,
-                            options=self.options)
-        pixels = PixelSpace(self.mean, self.std, x)
-        black = black_scores(self.model, x, cap.class_idx, pixels, probs=True, fuse=self.fuse)
+                            options=self.options, target=target)
+        f_c: Target = ClassProbability(cap.class_idx) if target is None else target   # Eq. 4-7's f_c
+        black = black_scores(self.model, x, f_c, PixelSpace(self.mean, self.std, x), fuse=self.fuse)
         beta_reg = score_gain(self.model, x, region, cap.class_idx, mean=self.mean, std=self.std, black=black,
-                              fuse=self.fuse)
-        return _ThetaFree(cap, region, beta_reg, black)
+                              fuse=self.fuse, target=f_c)
+        return _ThetaFree(cap, region, beta_reg, black, f_c)
 
-    def __call__(self, x: torch.Tensor, class_idx: ClassIdx = None, theta: float = 10.0) -> UnionResult:
+    def __call__(self, x: torch.Tensor, class_idx: ClassIdx = None, theta: float = 10.0, *,
+                 target: Target | None = None) -> UnionResult:
+        """UnionCAM for these images: f_c is ``target`` (:mod:`.targets`) if given — for the gradients,
+        the region map's weights and every β — else the logit (gradients, region) and the probability (β)
+        of ``class_idx`` (default: each image's predicted class)."""
         theta = check_theta(theta)
         with inference_model(self.model, self.fuse):   # one BN-folded copy for the whole call
-            return self._call(x, class_idx, theta)
+            return self._call(x, class_idx, theta, target)
 
-    def _call(self, x: torch.Tensor, class_idx: ClassIdx, theta: float) -> UnionResult:
-        base = self.theta_free(x, class_idx)
+    def _call(self, x: torch.Tensor, class_idx: ClassIdx, theta: float, target: Target | None) -> UnionResult:
+        base = self.theta_free(x, class_idx, target)
         cap = base.capture
 
         def gain(cam: torch.Tensor) -> torch.Tensor:   # Eq. 4 / 7 with this call's black score
             return score_gain(self.model, x, cam, cap.class_idx, mean=self.mean, std=self.std, black=base.black,
-                              fuse=self.fuse)
+                              fuse=self.fuse, target=base.f_c)
 
         W = denoise_gradients(cap.require_gradients(), theta)
         denoised = upsample_normalize(denoised_cam(cap.activations, W), x.shape[-2:])
@@ -231,12 +239,14 @@ class UnionCAM:
 
 def union_cam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None,
               theta: float = 10.0, *, mean: Normalization = None, std: Normalization = None,
-              options: CamOptions | None = None, **overrides: Unpack[OptionFields]) -> UnionResult:
+              options: CamOptions | None = None, target: Target | None = None,
+              **overrides: Unpack[OptionFields]) -> UnionResult:
     """UnionCAM in one call (Eq. 1-8): a :class:`UnionResult` with ``cam``, the three maps, the βs and ``chosen``.
 
-    Exact by default (:class:`.options.CamOptions`); ``top_k`` and ``autocast`` are the named
-    approximations. Cost: one forward+backward, ≤ K masked passes, 4 more forwards.
+    ``target``: f_c (:meth:`UnionCAM.__call__`). Exact by default (:class:`.options.CamOptions`);
+    ``top_k`` and ``autocast`` are the named approximations. Cost: one forward+backward, ≤ K
+    masked passes, 4 more forwards.
     """
     check_theta(theta)
     explainer = UnionCAM(model, target_layer, mean=mean, std=std, options=resolve_options(options, **overrides))
-    return explainer(x, class_idx, theta)
+    return explainer(x, class_idx, theta, target=target)
