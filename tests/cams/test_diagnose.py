@@ -77,3 +77,17 @@ def test_negative_activations_before_the_relu():
 def test_constant_in_space_by_hand():
     W = torch.tensor([[[[2.0, 2.0], [2.0, 2.0]], [[1.0, 0.0], [0.0, 0.0]]]])
     assert constant_in_space(W).tolist() == [[True, False]]
+
+
+def test_all_zero_gradients_are_named_as_such():
+    """A freshly built torchvision ViT has a zero head: every gradient is 0 and diagnose says so (not "a pooled head")."""
+    from torchvision.models import vit_b_16
+
+    from unioncam_lite import vit_reshape
+
+    model = vit_b_16(weights=None, image_size=32).eval()
+    d = diagnose(model, torch.randn(1, 3, 32, 32), "encoder.layers.encoder_layer_11.ln_1", 1,
+                 reshape_transform=vit_reshape)
+    lines = "\n".join(d.findings(0))
+    assert float(d.zero_gradients[0]) == 1.0 and "every gradient is exactly zero" in lines
+    assert "global-average-pool" not in lines and "max pool" not in lines

@@ -28,6 +28,7 @@ from torch import nn
 
 from .common import ClassIdx, Layer, check_input, resolve_class_idx
 from .layers import eval_mode, resolve_layer
+from .reshape import ReshapeTransform
 from .targets import ClassLogit, OutputKey, Target, check_scores, select_output
 
 
@@ -55,20 +56,22 @@ class Capture:
 
 
 @contextmanager
-def layer_output(layer: nn.Module) -> Iterator[dict]:
+def layer_output(layer: nn.Module, feature_map: bool = True) -> Iterator[dict]:
     """Forward hook that stores the layer's output in ``store["A"]`` (and counts its calls); removed on exit.
 
     The output goes on through the network as a copy, so in-place operations after the layer
-    do not overwrite what is stored (see the module docstring).
+    do not overwrite what is stored (see the module docstring). ``feature_map``: the output must
+    be (N, K, h, w) (without a reshape transform).
     """
     store: dict = {"calls": 0}
 
     def hook(_module: nn.Module, _inputs: tuple, output: object) -> torch.Tensor:
         store["calls"] += 1
-        if not isinstance(output, torch.Tensor) or output.ndim != 4:
+        if not isinstance(output, torch.Tensor) or (feature_map and output.ndim != 4):
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
             raise ValueError(f"target layer output is {shape}, not a (N, K, h, w) feature map: "
-                             "choose a convolutional layer (or its activation) as the target")
+                             "choose a convolutional layer (or its activation) as the target, or, for a "
+                             "transformer's tokens, give reshape_transform= (vit_reshape, swin_reshape)")
         store["A"] = output
         return output.clone()
 
@@ -90,11 +93,19 @@ def _check_store(store: dict, name: str) -> torch.Tensor:
     if store["calls"] > 1:
         raise ValueError(f"target layer {name!r} ran {store['calls']} times in one forward pass (the model reuses "
                          "this module), so its activation is ambiguous: choose a layer that runs once")
-    acts = store["A"]
+    return store["A"]
+
+
+def _as_map(raw: torch.Tensor, reshape_transform: ReshapeTransform | None, name: str) -> torch.Tensor:
+    """The layer's output as (N, K, h, w), through the reshape transform if there is one."""
+    acts = raw if reshape_transform is None else reshape_transform(raw)
+    if not isinstance(acts, torch.Tensor) or acts.ndim != 4 or acts.shape[0] != raw.shape[0]:
+        shape = tuple(acts.shape) if isinstance(acts, torch.Tensor) else type(acts).__name__
+        raise ValueError(f"reshape_transform turned the output of {name!r} into {shape}, not (N, C, h, w)")
     if acts.shape[-2:] == (1, 1):
         warnings.warn(f"target layer {name!r} has a 1×1 feature map (no spatial extent): every CAM of it is "
                       "constant, i.e. all zeros once normalised; choose an earlier layer or a larger input",
-                      UserWarning, stacklevel=4)
+                      UserWarning, stacklevel=5)
     return acts
 
 
@@ -177,30 +188,35 @@ def _explained(output: object, class_idx: ClassIdx, target: Target | None,
 
 
 def capture(model: nn.Module, x: torch.Tensor, layer: Layer, class_idx: ClassIdx = None,
-            gradients: bool = True, *, target: Target | None = None) -> Capture:
+            gradients: bool = True, *, target: Target | None = None,
+            reshape_transform: ReshapeTransform | None = None) -> Capture:
     """Run ``model`` on ``x``; return A, W = ∂f_c/∂A (if ``gradients``), logits and classes.
 
     ``class_idx``: None (each image's predicted class), an int, or one int per image; f_c is then
     the logit y_c. ``target`` (instead of ``class_idx``): any f_c, see :mod:`.targets`.
+    ``reshape_transform``: the layer's output (tokens) -> (N, C, h, w), applied to A and to W
+    (:mod:`.reshape`).
     """
     check_input(x)
     module = resolve_layer(check_model(model), layer)
     check_model_input(model, x)
     name = layer if isinstance(layer, str) else _layer_name(model, module)
-    with eval_mode(model), layer_output(module) as store:
+    with eval_mode(model), layer_output(module, feature_map=reshape_transform is None) as store:
         if not gradients:
             with torch.no_grad():  # plain tensors (not inference tensors) for the caller to reuse
                 output = _forward(model, x)
-                acts = _check_store(store, name)
+                acts = _as_map(_check_store(store, name), reshape_transform, name)
                 logits, idx, explained, _ = _explained(output, class_idx, target, x.shape[0])
             return Capture(acts, None, logits, idx, explained)
         with torch.inference_mode(False), torch.enable_grad():
             xg = x.detach().clone().requires_grad_(True)  # guarantees a graph even for frozen models
             output = _forward(model, xg)
-            acts = _check_store(store, name)
+            raw = _check_store(store, name)
+            acts = _as_map(raw.detach(), reshape_transform, name)
             logits, idx, explained, scores = _explained(output, class_idx, target, x.shape[0])
             if not scores.requires_grad:
                 raise ValueError("the target's scores do not depend on the input (no gradient): "
                                  "it must compute them from the model's output")
-            (grads,) = torch.autograd.grad(scores.sum(), acts)  # images are independent in eval mode
+            (grads,) = torch.autograd.grad(scores.sum(), raw)  # images are independent in eval mode
+            grads = grads if reshape_transform is None else reshape_transform(grads)
     return Capture(acts.detach(), grads.detach(), logits.detach(), idx, explained)

@@ -17,6 +17,8 @@ from torch import nn
 from .capture import capture
 from .common import CONSTANT_RTOL, EPS, ClassIdx, Layer, normalize_maps
 from .gradient import gradcam_map, layercam_map, xgradcam_map
+from .reshape import ReshapeTransform
+from .targets import Target
 from .unioncam import denoise_gradients, denoised_cam
 
 
@@ -56,7 +58,12 @@ class Diagnosis:
         k = self.shape[1]
         lines = [f"layer {self.layer!r}: A is {k}×{self.shape[2]}×{self.shape[3]} per image"]
         const = float(self.constant_gradient_channels[i])
-        if const == 1.0:
+        if float(self.zero_gradients[i]) == 1.0:
+            lines.append("every gradient is exactly zero: the score does not depend on this layer here (or the "
+                         "model's head is all zeros, as in a freshly built torchvision ViT), so no gradient method "
+                         "can show anything; Score-CAM's masked passes still can")
+            const = 0.0   # the lines below about constant and zero gradients would say nothing more
+        elif const == 1.0:
             lines.append("gradients are constant over positions in every channel (a global-average-pool head): "
                          "XGrad-CAM equals Grad-CAM, LayerCAM is Grad-CAM's positive part, and θ (Eq. 1) "
                          "has no effect on UnionCAM's denoised map")
@@ -64,7 +71,7 @@ class Diagnosis:
             lines.append(f"{const:.0%} of the channels have gradients constant over positions: "
                          "Eq. 1 changes nothing in those channels")
         zero = float(self.zero_gradients[i])
-        if zero > 0:
+        if 0 < zero < 1:
             lines.append(f"{zero:.0%} of the gradients are exactly zero (e.g. a max pool after the layer passes "
                          f"the gradient to one position per window): up to θ ≈ {100 * zero:.0f} the percentile "
                          "of Eq. 1 is 0 or below, so it removes only values Eq. 2-3 ignore")
@@ -95,10 +102,11 @@ class Diagnosis:
         return "\n".join(f"image {i}:\n  " + "\n  ".join(self.findings(i)) for i in range(self.shape[0]))
 
 
-def diagnose(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None) -> Diagnosis:
+def diagnose(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
+             target: Target | None = None, reshape_transform: ReshapeTransform | None = None) -> Diagnosis:
     """Measure, for these images, class and layer, the properties of A and W = ∂y_c/∂A that decide what
     Grad-CAM, XGrad-CAM, LayerCAM, Score-CAM and UnionCAM (Eq. 1-3) can show. One forward+backward pass."""
-    cap = capture(model, x, target_layer, class_idx)
+    cap = capture(model, x, target_layer, class_idx, target=target, reshape_transform=reshape_transform)
     A, W = cap.activations.float(), cap.require_gradients().float()
     n, k = A.shape[:2]
     low = normalize_maps(A).flatten(2)                       # (N, K, h·w), the masks Score-CAM would use

@@ -4,7 +4,8 @@ Each method is two functions: ``*_map(A, W)`` computes the feature-resolution ma
 from captured activations and gradients (its paper's equation, so the notebooks can show
 it), and the public ``method(model, x, target_layer, class_idx=None)`` captures, maps,
 upsamples bilinearly and min-max normalises to (N, H, W) in [0, 1]. ``target=`` explains any
-output instead of a class logit (:mod:`.targets`).
+output instead of a class logit (:mod:`.targets`); ``reshape_transform=`` takes a transformer's
+tokens (:mod:`.reshape`).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from torch import nn
 
 from .capture import capture
 from .common import ClassIdx, Layer, upsample_normalize, weighted_sum
+from .reshape import ReshapeTransform
 from .targets import Target
 
 
@@ -54,30 +56,31 @@ MapFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _gradient_cam(map_fn: MapFn, model: nn.Module, x: torch.Tensor, target_layer: Layer,
-                  class_idx: ClassIdx, target: Target | None) -> torch.Tensor:
-    cap = capture(model, x, target_layer, class_idx, target=target)
+                  class_idx: ClassIdx, target: Target | None, reshape_transform: ReshapeTransform | None
+                  ) -> torch.Tensor:
+    cap = capture(model, x, target_layer, class_idx, target=target, reshape_transform=reshape_transform)
     return upsample_normalize(map_fn(cap.activations, cap.require_gradients()), x.shape[-2:])
 
 
 def gradcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
-            target: Target | None = None) -> torch.Tensor:
+            target: Target | None = None, reshape_transform: ReshapeTransform | None = None) -> torch.Tensor:
     """Grad-CAM maps (N, H, W) in [0, 1]. See :func:`gradcam_map`."""
-    return _gradient_cam(gradcam_map, model, x, target_layer, class_idx, target)
+    return _gradient_cam(gradcam_map, model, x, target_layer, class_idx, target, reshape_transform)
 
 
 def gradcampp(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
-              target: Target | None = None) -> torch.Tensor:
+              target: Target | None = None, reshape_transform: ReshapeTransform | None = None) -> torch.Tensor:
     """Grad-CAM++ maps (N, H, W) in [0, 1]. See :func:`gradcampp_map`."""
-    return _gradient_cam(gradcampp_map, model, x, target_layer, class_idx, target)
+    return _gradient_cam(gradcampp_map, model, x, target_layer, class_idx, target, reshape_transform)
 
 
 def xgradcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
-             target: Target | None = None) -> torch.Tensor:
+             target: Target | None = None, reshape_transform: ReshapeTransform | None = None) -> torch.Tensor:
     """XGrad-CAM maps (N, H, W) in [0, 1]. See :func:`xgradcam_map`."""
-    return _gradient_cam(xgradcam_map, model, x, target_layer, class_idx, target)
+    return _gradient_cam(xgradcam_map, model, x, target_layer, class_idx, target, reshape_transform)
 
 
 def layercam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
-             target: Target | None = None) -> torch.Tensor:
+             target: Target | None = None, reshape_transform: ReshapeTransform | None = None) -> torch.Tensor:
     """LayerCAM maps (N, H, W) in [0, 1]. See :func:`layercam_map`."""
-    return _gradient_cam(layercam_map, model, x, target_layer, class_idx, target)
+    return _gradient_cam(layercam_map, model, x, target_layer, class_idx, target, reshape_transform)

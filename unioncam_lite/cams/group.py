@@ -22,17 +22,18 @@ from .capture import capture
 from .common import ClassIdx, Layer, Normalization, PixelSpace, blur, normalize_maps, upsample
 from .layers import eval_mode
 from .masked import auto_batch_size
+from .reshape import ReshapeTransform
 from .targets import ClassProbability, Target, target_rows
 
 
 def groupcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *, groups: int = 32,
              mean: Normalization = None, std: Normalization = None, batch_size: int | None = None,
-             target: Target | None = None) -> torch.Tensor:
+             target: Target | None = None, reshape_transform: ReshapeTransform | None = None) -> torch.Tensor:
     """Group-CAM maps (N, H, W) in [0, 1]: one backward pass and G + 1 forward passes per image.
 
     ``target``: what is explained, for the gradients and the scores (:mod:`.targets`); default the
     logit (gradients) and the probability (scores) of ``class_idx``, as in the paper."""
-    cap = capture(model, x, target_layer, class_idx, target=target)
+    cap = capture(model, x, target_layer, class_idx, target=target, reshape_transform=reshape_transform)
     A = cap.activations.float()
     weighted = cap.require_gradients().float().mean(dim=(2, 3), keepdim=True) * A
     groups = min(groups, A.shape[1])

@@ -21,6 +21,7 @@ from .common import ClassIdx, Layer, Normalization
 from .gradient import gradcam, gradcampp, layercam, xgradcam
 from .group import groupcam
 from .options import CamOptions
+from .reshape import ReshapeTransform
 from .score import scorecam
 from .targets import Target
 from .unioncam import union_cam
@@ -53,9 +54,10 @@ def register(method: Method) -> Method:
 
 def _union_cam_map(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
                    theta: float = 10.0, mean: Normalization = None, std: Normalization = None,
-                   options: CamOptions | None = None, target: Target | None = None) -> torch.Tensor:
+                   options: CamOptions | None = None, target: Target | None = None,
+                   reshape_transform: ReshapeTransform | None = None) -> torch.Tensor:
     return union_cam(model, x, target_layer, class_idx, theta, mean=mean, std=std, options=options,
-                     target=target).cam
+                     target=target, reshape_transform=reshape_transform).cam
 
 
 for _method in (
@@ -85,13 +87,13 @@ def get_method(name: str) -> Method:
 def compute_cam(method: str, model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None,
                 *, mean: Normalization = None, std: Normalization = None, theta: float = 10.0,
                 batch_size: int | None = None, options: CamOptions | None = None,
-                target: Target | None = None) -> torch.Tensor:
+                target: Target | None = None, reshape_transform: ReshapeTransform | None = None) -> torch.Tensor:
     """Maps (N, H, W) in [0, 1] of one method by its short name (see :data:`METHODS`).
 
     Pixel-space methods get ``mean``/``std``; ``batch_size`` (masked images per forward pass,
     None: automatic) goes to every method that batches masked passes, ``options`` to those that
     take :class:`.options.CamOptions`; ``theta`` to UnionCAM; ``target`` (instead of ``class_idx``,
-    :mod:`.targets`) to every method.
+    :mod:`.targets`) and ``reshape_transform`` (:mod:`.reshape`) to every method.
     """
     m = get_method(method)
     kwargs: dict = {}
@@ -106,4 +108,6 @@ def compute_cam(method: str, model: nn.Module, x: torch.Tensor, target_layer: La
         kwargs["theta"] = theta
     if target is not None:
         kwargs["target"] = target
+    if reshape_transform is not None:
+        kwargs["reshape_transform"] = reshape_transform
     return m.fn(model, x, target_layer, class_idx, **kwargs)

@@ -32,6 +32,7 @@ from .common import ClassIdx, Layer, Normalization, PixelSpace, normalize_maps, 
 from .fold import inference_model
 from .masked import black_scores, masked_scores
 from .options import CamOptions, resolve_options
+from .reshape import ReshapeTransform
 from .targets import Target
 
 if TYPE_CHECKING:
@@ -107,14 +108,17 @@ def region_cam(model: nn.Module, x: torch.Tensor, A: torch.Tensor, class_idx: to
 
 def scorecam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None, *,
              mean: Normalization = None, std: Normalization = None, options: CamOptions | None = None,
-             target: Target | None = None, **overrides: Unpack[OptionFields]) -> torch.Tensor:
+             target: Target | None = None, reshape_transform: ReshapeTransform | None = None,
+             **overrides: Unpack[OptionFields]) -> torch.Tensor:
     """Score-CAM maps (N, H, W) in [0, 1]; one plain forward pass, then ≤ K masked passes per image.
 
     ``target``: what is explained (:mod:`.targets`; default the logit of ``class_idx``);
+    ``reshape_transform``: a transformer's tokens as (N, C, h, w) (:mod:`.reshape`);
     ``options`` / ``overrides`` as in :func:`region_cam`.
     """
     opts = resolve_options(options, **overrides)
     with inference_model(model, opts.fuse):   # one BN-folded copy for the black and the masked passes
-        cap = capture(model, x, target_layer, class_idx, gradients=False, target=target)
+        cap = capture(model, x, target_layer, class_idx, gradients=False, target=target,
+                      reshape_transform=reshape_transform)
         return region_cam(model, x, cap.activations, cap.class_idx, mean=mean, std=std, options=opts,
                           target=target)

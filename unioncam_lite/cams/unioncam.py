@@ -46,6 +46,7 @@ from .fold import inference_model
 from .layers import resolve_layer
 from .masked import black_scores, masked_scores
 from .options import CamOptions, resolve_options
+from .reshape import ReshapeTransform
 from .score import region_cam
 from .targets import ClassLogit, ClassProbability, ClassSum, Target
 
@@ -157,15 +158,17 @@ class UnionCAM:
 
     ``mean``/``std``: the model's input normalisation, so masks act in pixel space (see the
     module docstring); ``None`` treats the input as pixel space already. ``options`` /
-    ``overrides`` (:class:`.options.CamOptions`) go to the region pass; ``fuse`` also to the β
+    ``overrides`` (:class:`.options.CamOptions`) go to the region pass; ``reshape_transform`` maps a
+    transformer layer's tokens to (N, C, h, w) (:mod:`.reshape`); ``fuse`` also to the β
     passes, which are never approximated.
     """
 
     def __init__(self, model: nn.Module, target_layer: Layer, *, mean: Normalization = None,
                  std: Normalization = None, cache_size: int = 16, options: CamOptions | None = None,
-                 **overrides: Unpack[OptionFields]):
+                 reshape_transform: ReshapeTransform | None = None, **overrides: Unpack[OptionFields]):
         self.model = model
         self.layer = resolve_layer(model, target_layer)
+        self.reshape_transform = reshape_transform
         self.mean, self.std = mean, std
         self.options = resolve_options(options, **overrides)
         self.fuse = self.options.fuse
@@ -201,7 +204,7 @@ class UnionCAM:
         return self._cache[key]
 
     def _compute_theta_free(self, x: torch.Tensor, class_idx: ClassIdx, target: Target | None) -> _ThetaFree:
-        cap = capture(self.model, x, self.layer, class_idx, target=target)
+        cap = capture(self.model, x, self.layer, class_idx, target=target, reshape_transform=self.reshape_transform)
         region = region_cam(self.model, x, cap.activations, cap.class_idx, mean=self.mean, std=self.std,
                             options=self.options, target=target)
         f_c: Target = ClassProbability(cap.class_idx) if target is None else target   # Eq. 4-7's f_c
@@ -240,13 +243,15 @@ class UnionCAM:
 def union_cam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: ClassIdx = None,
               theta: float = 10.0, *, mean: Normalization = None, std: Normalization = None,
               options: CamOptions | None = None, target: Target | None = None,
-              **overrides: Unpack[OptionFields]) -> UnionResult:
+              reshape_transform: ReshapeTransform | None = None, **overrides: Unpack[OptionFields]) -> UnionResult:
     """UnionCAM in one call (Eq. 1-8): a :class:`UnionResult` with ``cam``, the three maps, the βs and ``chosen``.
 
-    ``target``: f_c (:meth:`UnionCAM.__call__`). Exact by default (:class:`.options.CamOptions`);
+    ``target``: f_c (:meth:`UnionCAM.__call__`); ``reshape_transform``: a transformer's tokens as
+    (N, C, h, w) (:mod:`.reshape`). Exact by default (:class:`.options.CamOptions`);
     ``top_k`` and ``autocast`` are the named approximations. Cost: one forward+backward, ≤ K
     masked passes, 4 more forwards.
     """
     check_theta(theta)
-    explainer = UnionCAM(model, target_layer, mean=mean, std=std, options=resolve_options(options, **overrides))
+    explainer = UnionCAM(model, target_layer, mean=mean, std=std, options=resolve_options(options, **overrides),
+                         reshape_transform=reshape_transform)
     return explainer(x, class_idx, theta, target=target)

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..cams.reshape import ReshapeTransform
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class ModelSpec:
     #: ``weights.transforms().resize_size``), and its interpolation
     resize_size: int | None = None
     interpolation: str = "bilinear"
+    #: for transformers, the target layer's tokens as (N, C, h, w) (:mod:`unioncam_lite.cams.reshape`); None for CNNs
+    reshape_transform: ReshapeTransform | None = field(default=None, compare=False, repr=False)
 
     def class_index(self, name_or_index: int | str) -> int:
         """Class index from an int or a (case-insensitive, unique-prefix) ImageNet class name."""

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from ..cams.layers import eval_mode
+from ..cams.reshape import ReshapeTransform, swin_reshape, vit_reshape
 from ..device import model_device
 
 #: Modules that only pool: never chosen as a target layer (the maps would be of the layer before).
@@ -46,6 +47,21 @@ def _probe_outputs(model: nn.Module, input_size: tuple[int, int]) -> list[tuple[
     return events
 
 
+def transformer_target(name: str, model: nn.Module) -> tuple[str, ReshapeTransform] | None:
+    """The default target of torchvision's vision transformers, with its reshape transform; None for others.
+
+    ViT (``vit_*``): the last encoder block's first LayerNorm, ``encoder.layers.encoder_layer_{L-1}.ln_1``,
+    its tokens without the class token as a grid (the choice of pytorch-grad-cam's ViT example);
+    Swin (``swin_*``): the final ``norm``, channels-last (N, h, w, C) permuted to (N, C, h, w).
+    """
+    if name.startswith("vit_"):
+        blocks = list(model.get_submodule("encoder.layers").children())
+        return f"encoder.layers.encoder_layer_{len(blocks) - 1}.ln_1", vit_reshape
+    if name.startswith("swin_"):
+        return "norm", swin_reshape
+    return None
+
+
 def find_target_layer(model: nn.Module, input_size: tuple[int, int] = (224, 224)) -> str:
     """The default CAM target layer of a classifier: the dotted name of the **last module whose
     output is a spatial map (N, C, h, w) with h·w > 1**, found by running one image of
@@ -58,8 +74,9 @@ def find_target_layer(model: nn.Module, input_size: tuple[int, int] = (224, 224)
     output (VGG's ``features`` ends in a max-pool, so ``features.29``, its last ReLU, is chosen,
     as in the paper), and modules called more than once per forward pass (a ResNet block's
     shared ``relu``). Squeeze-and-excitation blocks pool to 1×1 in the middle of the network;
-    the feature maps after them are later, so they do not stop the search. For transformers
-    without a spatial stage (ViT) the only spatial layer is the patch embedding ``conv_proj``.
+    the feature maps after them are later, so they do not stop the search. For torchvision's
+    transformers :func:`transformer_target` names the layer instead (their tokens are not
+    (N, C, h, w) maps).
 
     Raises a ValueError when no module has a spatial output at this input size.
     """

@@ -25,7 +25,7 @@ from torch import nn
 from ..data.images import DATA_DIR
 from ..device import default_device
 from .spec import ModelSpec, imagenet_categories
-from .target_layer import find_target_layer
+from .target_layer import find_target_layer, transformer_target
 
 # --------------------------------------------------------------------------- torchvision classifiers
 
@@ -60,9 +60,11 @@ def _torchvision(name: str, pretrained: bool = True) -> tuple[nn.Module, ModelSp
         with warnings.catch_warnings():  # googlenet/inception_v3: "default weight initialization will change"
             warnings.filterwarnings("ignore", "The default weight initialization", FutureWarning)
             model = get_model(name, weights=None, **kwargs)
-    spec = ModelSpec(name, find_target_layer(model, size), size, mean=tuple(t.mean), std=tuple(t.std),
+    transformer = transformer_target(name, model)
+    layer, reshape = transformer if transformer else (find_target_layer(model, size), None)
+    spec = ModelSpec(name, layer, size, mean=tuple(t.mean), std=tuple(t.std),
                      categories=list(weights.meta["categories"]), resize_size=t.resize_size[0],
-                     interpolation=t.interpolation.value)
+                     interpolation=t.interpolation.value, reshape_transform=reshape)
     return model, spec
 
 
