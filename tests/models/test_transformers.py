@@ -51,8 +51,8 @@ def swin():
 
 def test_the_default_targets_are_the_token_layers(vit, swin):
     assert vit[1] == "encoder.layers.encoder_layer_11.ln_1" and vit[2] is vit_reshape
-    model, spec = swin
-    assert spec.target_layer == "norm" and spec.reshape_transform is swin_reshape
+    model, spec = swin   # torchvision's `permute` already gives the last stage as (N, C, h, w)
+    assert spec.target_layer == "permute" and spec.reshape_transform is None
 
 
 def test_vit_gradients_are_the_token_gradients_reshaped(vit):
@@ -76,9 +76,9 @@ def test_vit_gradients_are_the_token_gradients_reshaped(vit):
 def test_gradcam_scorecam_unioncam_run_on_transformers(which, vit, swin):
     if which == "vit":
         model, layer, reshape = vit
-    else:
-        model, spec = swin
-        layer, reshape = spec.target_layer, spec.reshape_transform
+    else:   # a layer inside the last Swin block: channels-last tokens
+        model, _ = swin
+        layer, reshape = "features.7.1.norm2", swin_reshape
     x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     kw = dict(reshape_transform=reshape)
     for maps in (gradcam(model, x, layer, 1, **kw), scorecam(model, x, layer, 1, top_k=8, **kw),

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..cams.layers import eval_mode
-from ..cams.reshape import ReshapeTransform, swin_reshape, vit_reshape
+from ..cams.reshape import ReshapeTransform, vit_reshape
 from ..device import model_device
 
 #: Modules that only pool: never chosen as a target layer (the maps would be of the layer before).
@@ -51,14 +51,14 @@ def transformer_target(name: str, model: nn.Module) -> tuple[str, ReshapeTransfo
     """The default target of torchvision's vision transformers, with its reshape transform; None for others.
 
     ViT (``vit_*``): the last encoder block's first LayerNorm, ``encoder.layers.encoder_layer_{L-1}.ln_1``,
-    its tokens without the class token as a grid (the choice of pytorch-grad-cam's ViT example);
-    Swin (``swin_*``): the final ``norm``, channels-last (N, h, w, C) permuted to (N, C, h, w).
+    its tokens without the class token as a grid (the choice of pytorch-grad-cam's ViT example).
+    Swin needs none: torchvision's ``permute`` module already returns the last stage as
+    (N, C, h, w), and :func:`find_target_layer` picks it; a layer inside a Swin block is
+    channels-last (N, h, w, C) and takes :func:`~unioncam_lite.cams.reshape.swin_reshape`.
     """
     if name.startswith("vit_"):
         blocks = list(model.get_submodule("encoder.layers").children())
         return f"encoder.layers.encoder_layer_{len(blocks) - 1}.ln_1", vit_reshape
-    if name.startswith("swin_"):
-        return "norm", swin_reshape
     return None
 
 
