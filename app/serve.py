@@ -5,7 +5,13 @@
 Voilà runs the notebook in a fresh kernel for each visitor and shows only its outputs (the code
 cells are hidden): the same ``ExplorerApp`` as notebook 07, with its busy state. The server
 and the kernels listen on 127.0.0.1 only. ``voila_command`` is also what tests/test_browser.py
-starts, so the test serves exactly what `make app` serves.
+and tests/test_app_server.py start, so the tests serve exactly what `make app` serves.
+
+What a visitor may cost, and who may call the server, is set in app/config/voila.py (read by
+Voilà from that folder only): at most 4 kernels at once (about 1.1 GB each), a kernel ended after
+10 minutes without activity, requests refused (403) unless their ``Host`` is a loopback address or
+``localhost``, websocket messages up to 64 MiB (the app refuses uploads over 50 MB with an
+``error:`` line; the page (template ``unioncam``) sends no content of a larger file).
 
 Two Voilà settings are needed with this environment (JupyterLab 4.6 next to Voilà 0.5, whose
 front end bundles JupyterLab 4.2): only the widget extensions are loaded (the other installed
@@ -23,14 +29,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 NOTEBOOK = HERE / "explorer.ipynb"
+CONFIG = HERE / "config"          # voila.py: kernel limit and culling, Host check, websocket message size
 EXTENSIONS = ["@jupyter-widgets/jupyterlab-manager", "@voila-dashboards/widgets-manager8", "jupyterlab_pygments"]
 
 
-def voila_command(port: int, python: str = sys.executable) -> list[str]:
-    """The Voilà command line that serves the explorer on 127.0.0.1:``port``."""
-    return [python, "-m", "voila", str(NOTEBOOK), "--no-browser", "--template=unioncam",
+def voila_command(port: int, python: str = sys.executable, notebook: Path = NOTEBOOK,
+                  options: tuple[str, ...] = ()) -> list[str]:
+    """The Voilà command line that serves ``notebook`` (the explorer) on 127.0.0.1:``port`` with the
+    settings of app/config/voila.py; ``options`` (``--Class.trait=value``) override them (tests)."""
+    return [python, "-m", "voila", str(notebook), "--no-browser", "--template=unioncam",
             "--Voila.ip=127.0.0.1", f"--port={port}", "--Voila.port_retries=0",
-            *[f"--VoilaConfiguration.extension_allowlist={name}" for name in EXTENSIONS]]
+            f"--Voila.config_file_paths={CONFIG}",
+            *[f"--VoilaConfiguration.extension_allowlist={name}" for name in EXTENSIONS], *options]
 
 
 def voila_env(env: dict | None = None) -> dict:

@@ -296,6 +296,16 @@ def test_app_serves_the_explorer_and_redraws(browser, tmp_path):
                           "upload a JPEG or PNG photograph"], status
         assert figure.get_attribute("src") == before                  # the last good figure stays
         page.screenshot(path=str(SHOTS / "app_upload_error.png"), full_page=True)
+        huge = tmp_path / "huge.jpg"                                  # over the app's 50 MB: the page sends its size only
+        huge.write_bytes(b"\0" * 60_000_000)
+        with page.expect_file_chooser() as chooser:
+            page.locator(".widget-upload").click()
+        chooser.value.set_files(str(huge))
+        page.wait_for_function("() => document.body.innerText.includes('huge.jpg')", timeout=60_000)
+        status = [t for t in page.locator(".widget-html-content").all_inner_texts() if "error:" in t]
+        assert status == ["error: huge.jpg: the file is 60.0 MB, more than the app's limit of 50 MB: upload a "
+                          "smaller photograph"], status
+        assert figure.get_attribute("src") == before
         assert watch.refused == [], f"the app requested the network: {watch.refused}"
         assert watch.errors == [], "\n".join(watch.errors)
     finally:

@@ -50,12 +50,17 @@ def check_output_dir(folder: str | os.PathLike, what: str = "--out") -> Path:
 
 def check_output_file(path: str | os.PathLike, what: str = "--out", siblings: tuple[str, ...] = ()) -> Path:
     """A file path to write (and the ``siblings`` suffixes next to it, e.g. ``.md``): its folder is
-    created if needed; a ValueError if any of them is a folder or the folder is not writable."""
+    created if needed; a ValueError if any of them is a folder or another existing thing that is
+    not a regular file (a FIFO, a device, a socket: reading or writing it could block forever), or
+    the folder is not writable."""
     path = Path(path)
     for p in [path, *(path.with_suffix(s) for s in siblings)]:
         if p.is_dir():
             raise ValueError(f"{what} {str(path)!r}: {str(p)!r} is a folder; give a file path such as "
                              f"{str(path / 'results.csv')!r}")
+        if p.exists() and not p.is_file():
+            raise ValueError(f"{what} {str(path)!r}: {str(p)!r} exists and is not a regular file (a FIFO, device "
+                             "or socket); give the path of a regular file")
     _check_can_create(path.parent, f"{what} folder")
     return path
 

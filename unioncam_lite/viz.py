@@ -19,6 +19,12 @@ from matplotlib.figure import Figure
 MapLike = torch.Tensor | np.ndarray
 
 
+def escape_mathtext(text: str) -> str:
+    """``text`` shown as written in a matplotlib title or label: every ``$`` escaped, so a file name
+    such as ``$\\frac{a$.png`` is not parsed as mathtext (outside ``$...$`` backslashes are literal)."""
+    return text.replace("$", r"\$")
+
+
 def to_numpy(a: torch.Tensor | np.ndarray | Sequence[float]) -> np.ndarray:
     """A tensor (any device) or array as a NumPy array."""
     return a.detach().float().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)

@@ -104,7 +104,8 @@ def test_synthetic_notebook_becomes_an_nbgrader_source():
     assert meta[3] == {"grade": True, "grade_id": "test_my_union", "locked": True, "points": 3, "schema_version": 3,
                        "solution": False, "task": False}
     assert test.source.endswith("assert check_union(my_union)\n### BEGIN HIDDEN TESTS\n"
-                                "assert check_union(my_union, seed=7)\n### END HIDDEN TESTS")
+                                + assignments.fresh_checkers_code() +   # the checkers read fresh (issue 19)
+                                "\nassert _checkers.check_union(my_union, seed=7)\n### END HIDDEN TESTS")
     question, answer = out.cells[4], out.cells[5]
     assert question.source == "**Think.** Why can β be negative?" and meta[4]["locked"] and not meta[4]["grade"]
     assert answer.cell_type == "markdown" and answer.source == "The masked image can score below black."

@@ -13,7 +13,9 @@ source: the cells are found by their tags, never by position or text:
   worth ``--points`` (default 2) points, all or nothing, with a ``### BEGIN HIDDEN TESTS`` block
   that runs the same checker with ``seed=N``: other shapes, θ and β values, and real tensors of
   another model, image and class (see :mod:`.exercises`, which also refuses answers
-  that call the library function they should write);
+  that call the library function they should write). The hidden block reads the checkers fresh
+  from the package's files, checked against their digests at the course's making
+  (:mod:`.fresh`), so an answer cell that replaced ``check_union`` is still graded;
 * a markdown cell tagged ``think`` (the question, then ``<details><summary>Answer</summary> ...
   </details>``): a read-only question cell, then a manually graded answer cell worth
   ``--think-points`` (default 1) whose reference answer (the details' text) students don't get.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import hashlib
 import inspect
 import re
 import secrets
@@ -35,7 +38,7 @@ from pathlib import Path
 import nbformat
 
 from ..outputs import write_text_atomic
-from . import exercises
+from . import exercises, fresh
 
 THINK_ANSWER = re.compile(r"(?s)^(?P<question>.*?)<details>\s*<summary>.*?</summary>(?P<answer>.*?)</details>"
                           r"(?P<rest>.*)$")
@@ -117,10 +120,33 @@ def check_calls(source: str) -> list[tuple[str, str]]:
     return [(func, arg) for func, _, arg in calls]
 
 
+FRESH_CHECKERS = """\
+# the checkers read fresh from the package's files, those this course was made with: no answer cell can
+# have replaced them (unioncam_lite.course.fresh; README, "For instructors")
+import hashlib as _hashlib, importlib.util as _util
+_package = _util.find_spec("unioncam_lite").submodule_search_locations[0]
+with open(_package + "/course/fresh.py", "rb") as _file:
+    _source = _file.read()
+assert _hashlib.sha256(_source).hexdigest() == "{fresh}", "unioncam_lite is not the version this course was made with"
+_fresh = {{"__name__": "unioncam_lite_fresh"}}
+exec(compile(_source, _package + "/course/fresh.py", "exec"), _fresh)
+_checkers = _fresh["fresh_exercises"](_package, "{package}")"""
+
+
+def fresh_checkers_code() -> str:
+    """The hidden tests' first lines: ``_checkers``, the exercises module read fresh from this
+    package's files (:func:`.fresh.fresh_exercises`), with the digests of the files as they are now."""
+    fresh_py = Path(fresh.__file__)
+    return FRESH_CHECKERS.format(fresh=hashlib.sha256(fresh_py.read_bytes()).hexdigest(),
+                                 package=fresh.package_digest(fresh_py.parents[1]))
+
+
 def add_hidden_tests(source: str, seed: int) -> str:
-    """The check cell followed by the same checks on inputs drawn from ``seed``, as nbgrader hidden tests."""
-    hidden = [f"assert {func}({arg}, seed={seed})" for func, arg in check_calls(source)]
-    return "\n".join([source.rstrip(), "### BEGIN HIDDEN TESTS", *hidden, "### END HIDDEN TESTS"])
+    """The check cell followed by the same checks on inputs drawn from ``seed`` by checkers read
+    fresh from the package (:func:`fresh_checkers_code`), as nbgrader hidden tests."""
+    hidden = [f"assert _checkers.{func.split('.')[-1]}({arg}, seed={seed})" for func, arg in check_calls(source)]
+    return "\n".join([source.rstrip(), "### BEGIN HIDDEN TESTS", fresh_checkers_code(), *hidden,
+                      "### END HIDDEN TESTS"])
 
 
 def split_think(source: str) -> tuple[str, str]:

@@ -5,10 +5,16 @@ UnionCAM call; the second one loads the first one's result instead of running a 
 forward passes again. The key is a SHA-256 (:func:`unioncam_lite.cams.fingerprint.digest_update`,
 the package's one answer to "has this model changed") of
 
-* the function's name and the source of every module of this package (a code change invalidates it),
-* the model's structure (``repr``) and every parameter and buffer, byte for byte,
-* the input tensors byte for byte, their device type (CPU and GPU arithmetic differ), and the
-  other arguments.
+* the function's name and code (not the globals it reads), the source of every module of this package (a code change
+  invalidates it) and the torch version,
+* the model's structure (``repr``), every parameter and buffer byte for byte, and every other
+  attribute of each of its modules (a tensor or array held as a plain attribute by its bytes),
+* the arguments exactly (:func:`.cache_keys.key_update`): tensors and NumPy arrays by their bytes (with
+  shape, dtype and device type; CPU and GPU arithmetic differ), numbers and strings by value,
+  containers element by element, functions of this package and torch by name.
+
+An argument it cannot key exactly (an object whose ``repr`` does not describe it, e.g. a module
+with a forward hook) is not cached: the call is computed and returned, with one warning.
 
 Entries hold plain data only, never code: a result of an allowed type (:class:`UnionResult`, a
 tensor, lists, tuples and dicts of tensors and numbers) is stored as tensors, numbers, strings and
@@ -32,6 +38,7 @@ import dataclasses
 import functools
 import hashlib
 import os
+import types
 import typing
 import warnings
 from collections.abc import Callable
@@ -40,9 +47,9 @@ from typing import Any, TypeVar
 
 import torch
 
-from ..cams.fingerprint import digest_update
 from ..cams.unioncam import UnionResult
 from ..outputs import atomic_path
+from .cache_keys import Uncacheable, code_update, key_update
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 FORMAT = "unioncam-lite cache 1"
@@ -79,12 +86,16 @@ def code_digest() -> str:
 
 
 def cache_key(fn: Callable, *args: Any, **kwargs: Any) -> str:
-    """SHA-256 (hex) of the function's name, the package's code and every argument, byte for byte."""
+    """SHA-256 (hex) of the function (name and code), the package's code, the torch version and
+    every argument, exactly; :class:`Uncacheable` for an argument that cannot be keyed exactly."""
     h = hashlib.sha256()
-    h.update(_qualified(fn).encode())
-    h.update(code_digest().encode())
-    digest_update(h, args)
-    digest_update(h, kwargs)
+    h.update(f"{code_digest()} torch {torch.__version__} {_qualified(fn)}".encode())
+    if isinstance(fn, types.FunctionType):
+        code_update(h, fn.__code__)
+    else:
+        key_update(h, fn)
+    key_update(h, args)
+    key_update(h, kwargs)
     return h.hexdigest()
 
 
@@ -166,6 +177,9 @@ def _save(folder: Path, path: Path, key: str, result: object) -> None:
         torch.save(entry, tmp)
 
 
+_warned: set[str] = set()   # the reasons not to cache already warned about (once each)
+
+
 def cached(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)``, loaded from the disk cache when this exact call was made before.
 
@@ -174,7 +188,13 @@ def cached(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     folder = cache_dir()
     if folder is None:
         return fn(*args, **kwargs)
-    key = cache_key(fn, *args, **kwargs)
+    try:
+        key = cache_key(fn, *args, **kwargs)
+    except Uncacheable as err:   # computed every time: a wrong key would return another call's result
+        if str(err) not in _warned:
+            _warned.add(str(err))
+            warnings.warn(f"{fn.__name__} is not cached: {err}; it is computed every time", stacklevel=2)
+        return fn(*args, **kwargs)
     path = folder / f"{fn.__name__}-{key[:32]}.pt"
     device = next((a.device for a in args if isinstance(a, torch.Tensor)), torch.device("cpu"))
     if path.is_file():

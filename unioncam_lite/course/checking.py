@@ -11,20 +11,18 @@ stdout, so that a checker never raises (output on stderr would cost an nbgrader 
 from __future__ import annotations
 
 import functools
-import sys
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import FrameType
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import torch
+
+from .watching import watch_calls
 
 Args = tuple
 Cases = list[tuple[str, Args]]
 F = TypeVar("F", bound=Callable[..., bool])
-ProfileEvent = Literal["call", "return", "c_call", "c_return", "c_exception"]
 
 
 @dataclass(frozen=True)
@@ -66,39 +64,51 @@ def _clone(args: Args) -> Args:
     return tuple(a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args)
 
 
-@contextmanager
-def watch_calls(functions: Iterable[Callable]) -> Iterator[list[str]]:
-    """Record calls of ``functions`` (by code object, so any alias counts) while the block runs."""
-    codes = {f.__code__: f.__name__ for f in functions}
-    called: list[str] = []
-    previous = sys.getprofile()
+class Refused(str):
+    """Why an answer's result is not compared: it is not plain data (see :func:`plain`); ``kind``
+    says what it was ("a tensor subclass", "a dict", ...)."""
 
-    def hook(frame: FrameType, event: ProfileEvent, arg: Any) -> None:
-        if event == "call" and frame.f_code in codes and codes[frame.f_code] not in called:
-            called.append(codes[frame.f_code])
-        if previous is not None:
-            previous(frame, event, arg)
+    kind = "something else"
 
-    if codes:
-        sys.setprofile(hook)
-    try:
-        yield called
-    finally:
-        if codes:
-            sys.setprofile(previous)
+    @classmethod
+    def of(cls, message: str, kind: str) -> Refused:
+        """The sentence ``message`` about a result that was ``kind``."""
+        refused = cls(message)
+        refused.kind = kind
+        return refused
 
 
-def _tensor(x: object) -> torch.Tensor | str:
-    """``x`` as a float64 CPU tensor, or a sentence saying why it is not one."""
-    if x is None:
-        return "returned None — did you forget `return`?"
-    try:
-        t = torch.as_tensor(x)
-    except Exception:
-        return f"returned a {type(x).__name__}, expected a tensor"
-    if t.is_complex():
-        return "returned a complex tensor, expected real numbers"
-    return t.detach().cpu().to(torch.float64)
+def _plain_tensor(x: torch.Tensor) -> torch.Tensor | Refused:
+    if type(x) is not torch.Tensor:   # a subclass can redefine every operation, comparisons included
+        return Refused.of(f"returned a {type(x).__name__} (a subclass of torch.Tensor), expected a plain tensor: "
+                          "return the torch.Tensor your operations make", "a tensor subclass")
+    if x.layout is not torch.strided or x.is_meta or x.is_quantized or x.is_nested:
+        return Refused.of("returned a sparse, meta, quantized or nested tensor, expected an ordinary (dense) "
+                          "tensor", "a tensor")
+    copy = x.detach().clone()
+    return copy if type(copy) is torch.Tensor else Refused.of("returned a tensor that does not copy as a plain "
+                                                              "tensor", "a tensor")
+
+
+def plain(got: object) -> object:
+    """The answer's result as plain data, taken as soon as it returns (while the call watcher runs):
+    a copy of an exact ``torch.Tensor``, or an exact ``list`` or ``tuple`` of such results and
+    exact ``str``; anything else (a tensor subclass, an object that would convert
+    itself later) becomes a :class:`Refused` sentence, so no code of the answer runs after it
+    returned, during the comparison."""
+    if got is None:
+        return Refused.of("returned None — did you forget `return`?", "None")
+    if isinstance(got, torch.Tensor):
+        return _plain_tensor(got)
+    if type(got) is tuple or type(got) is list:   # (exact types: no code of a subclass runs)
+        items = [v if type(v) is str else plain(v) for v in cast(list, got)]
+        return items if type(got) is list else tuple(items)
+    return Refused.of(f"returned {_kind(got)}, expected a tensor"
+                      + (" (torch.from_numpy(...) makes one)" if type(got).__module__ == "numpy" else ""), _kind(got))
+
+
+def _kind(x: object) -> str:
+    return "a tensor" if isinstance(x, torch.Tensor) else f"a {type(x).__name__}"
 
 
 def _shape(x: torch.Tensor) -> tuple[int, ...]:
@@ -106,25 +116,30 @@ def _shape(x: torch.Tensor) -> tuple[int, ...]:
 
 
 def differ(got: object, expected: torch.Tensor | tuple, rtol: float, nan_hint: str = "") -> str | None:
-    """None if ``got`` matches ``expected`` (a tensor, or a pair (map, choices) of Eq. 8) within
-    ``rtol`` of the largest expected value; else a sentence saying what differs."""
+    """None if ``got`` (plain data: :func:`plain`) matches ``expected`` (a tensor, or a pair (map,
+    choices) of Eq. 8) within ``rtol`` of the largest expected value; else a sentence saying what differs."""
     if isinstance(expected, tuple):  # (map, choices), Eq. 8
         if not isinstance(got, (tuple, list)) or len(got) != 2:
-            return (f"returned {type(got).__name__}, expected a pair (cam, choices): "
+            kind = got if isinstance(got, Refused) else f"returned {_kind(got)}"
+            return (f"{kind}, expected a pair (cam, choices): "
                     "`return cam, choices` with choices a list of 'fused' / 'region'")
         problem = differ(got[0], expected[0], rtol, nan_hint)
         if problem:
             return "cam: " + problem
-        try:
-            choices = [str(c) for c in got[1]]
-        except TypeError:
-            return f"choices should be a list of 'fused' / 'region', got a {type(got[1]).__name__}"
+        if not isinstance(got[1], (list, tuple)) or not all(type(c) is str for c in got[1]):
+            kind = got[1].kind if isinstance(got[1], Refused) else _kind(got[1])
+            return f"choices should be a list of 'fused' / 'region', got {kind}"
+        choices = list(got[1])
         if expected[1] is not None and choices != list(expected[1]):  # None: a mistake about the map only
             return f"choices {choices}, expected {list(expected[1])}"
         return None
-    t = _tensor(got)
-    if isinstance(t, str):
-        return t
+    if isinstance(got, Refused):
+        return got
+    if not isinstance(got, torch.Tensor):   # a list or tuple
+        return f"returned {_kind(got)}, expected a tensor"
+    if got.is_complex():
+        return "returned a complex tensor, expected real numbers"
+    t = got.detach().cpu().to(torch.float64)
     e = expected.detach().cpu().to(torch.float64)
     if t.shape != e.shape:
         note = f"shape {_shape(t)}, expected {_shape(e)}"
@@ -153,10 +168,10 @@ def run_case(ex: Exercise, fn: Callable, label: str, args: Args) -> str:
               f"({type(err).__name__}: {err}) — check the tensors passed to the checker")
         return "fail"
     inputs = _clone(args)
-    with warnings.catch_warnings(record=True) as caught, watch_calls(ex.forbidden) as called:
+    with warnings.catch_warnings(record=True) as caught, watch_calls(ex.forbidden) as watch:
         warnings.simplefilter("always")  # shown on stdout below: stderr would cost a graded cell its points
         try:
-            got = fn(*inputs)
+            got = plain(fn(*inputs))     # copied before the watch ends: no code of the answer runs later
         except NotImplementedError:
             print(f"✗ {ex.name}: not implemented yet — replace the `raise NotImplementedError` with your code")
             return "todo"
@@ -170,13 +185,17 @@ def run_case(ex: Exercise, fn: Callable, label: str, args: Args) -> str:
             return "fail"
     for w in caught:
         print(f"  note: your function warned: {w.category.__name__}: {w.message}")
-    if called:
-        names = ", ".join(f"`{n}`" for n in called)
+    if watch.tampered:
+        print(f"✗ {ex.name} [{label}]: your function calls {', '.join(watch.tampered)}, which would turn off the "
+              "check that it does not call the library's function — the exercise is to write it yourself")
+        return "fail"
+    if watch.called:
+        names = ", ".join(f"`{n}`" for n in watch.called)
         print(f"✗ {ex.name} [{label}]: your function calls the library's {names} — the exercise is to write "
               "it yourself (torch operations and the helpers the notebook shows are fine)")
         return "fail"
-    changed = [i for i, (a, b) in enumerate(zip(args, inputs))
-               if isinstance(a, torch.Tensor) and not (a.shape == b.shape and torch.equal(a, b))]
+    changed = [i for i, (a, b) in enumerate(zip(args, inputs)) if isinstance(a, torch.Tensor) and
+               not (type(b) is torch.Tensor and a.shape == b.shape and torch.equal(a, b))]
     if changed:
         print(f"  note: your function changed its input #{changed[0] + 1} in place; other cells using that "
               "tensor would see the change (work on a copy or use torch.where)")

@@ -95,10 +95,31 @@ def load_image(path_or_name: str | os.PathLike | Image.Image, spec: ModelSpec) -
     return display, to_model_tensor(display, spec)
 
 
-def decode_image(source: str | os.PathLike | IO[bytes], exif: bool = True) -> Image.Image:
+def check_image(path_or_name: str | os.PathLike) -> Path:
+    """The file of an image path or sample name, decoded once to check it: the error
+    :func:`load_image` would raise (not found, a folder, unreadable), raised before any work."""
+    path = _resolve(path_or_name)
+    read_image(path)
+    return path
+
+
+class ImageTooLarge(ValueError):
+    """An image with more pixels than the caller's limit (found from its header, before decoding)."""
+
+    def __init__(self, width: int, height: int, max_pixels: int):
+        super().__init__(f"the image is {width}×{height} pixels ({width * height / 1e6:.0f} MP), more than the "
+                         f"limit of {max_pixels / 1e6:g} MP: give a smaller image (or shrink it first)")
+
+
+def decode_image(source: str | os.PathLike | IO[bytes], exif: bool = True, max_pixels: int | None = None
+                 ) -> Image.Image:
     """An image file (a path or an open binary file) as 8-bit RGB (:func:`to_rgb8`), turned upright
-    by its EXIF orientation when ``exif``. Pillow's own errors pass through (see :func:`read_image`)."""
+    by its EXIF orientation when ``exif``. Above ``max_pixels`` (when given) an :class:`ImageTooLarge`
+    is raised from the header, before any pixel is decoded. Pillow's own errors pass through (see
+    :func:`read_image`), its decompression-bomb guard included."""
     with Image.open(source) as opened:
+        if max_pixels is not None and opened.width * opened.height > max_pixels:
+            raise ImageTooLarge(opened.width, opened.height, max_pixels)
         img = ImageOps.exif_transpose(opened) if exif else opened
         img.load()
         return to_rgb8(img)

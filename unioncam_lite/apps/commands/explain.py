@@ -26,20 +26,23 @@ def register(sub: Any) -> None:
 
 
 def explain(args: argparse.Namespace) -> int:
-    """Write ``OUT/<name>.png`` per image and print its class, βs and choice."""
+    """Check every input (θ, ``--out``, each image), then write ``OUT/<name>.png`` per image and
+    print its class, βs and choice."""
     import matplotlib.pyplot as plt
 
     from ...cams import UnionCAM, gradcam
     from ...cams.common import check_theta
-    from ...data.images import load_image, sample_images
+    from ...data.images import check_image, load_image, sample_images
     from ...device import model_device
     from ...models import load_model, resolve_layer
     from ...outputs import check_output_dir, save_figure_atomic
-    from ...viz import method_grid
+    from ...viz import escape_mathtext, method_grid
 
     check_theta(args.theta)
     out = check_output_dir(args.out, what="--out")
     paths = list(sample_images().values()) if args.images == ["all"] else args.images
+    for path in paths:    # every image readable before the model loads: a bad last one costs no computation
+        check_image(path)
     names = figure_names(paths)
     model, spec = load_model(args.model, args.device)
     layer = resolve_layer(model, args.layer or spec.target_layer)
@@ -59,7 +62,7 @@ def explain(args: argparse.Namespace) -> int:
                  f"β_fused={r.beta_fused[0]:.3f})")
         maps = {"Grad-CAM": grad[0], "denoised (AMD)": r.denoised[0], "region (Score-CAM)": r.region[0],
                 f"UnionCAM ({r.chosen[0]})": r.cam[0]}
-        fig = method_grid(image, maps, title)
+        fig = method_grid(image, maps, escape_mathtext(title))   # a file name is shown as written, '$' included
         save_figure_atomic(fig, out / f"{name}.png", dpi=90)
         plt.close(fig)
         print(f"{name:18s} class={c:4d} {spec.categories[c]!r:24s} beta_den={r.beta_denoised[0]:+.4f} "

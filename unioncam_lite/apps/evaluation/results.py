@@ -1,12 +1,16 @@
 """The results file and what sits next to it: the CSV (read back for resuming, appended to row
-by row), the record of the run's settings (``.run.json``), and the check of the path before any
-work (a folder where the file goes, an unwritable folder, a suffix that a side file would take).
+by row), the record of the run's settings (``.run.json``), the lock that keeps a second run off
+the same file (``<out>.lock``), and the check of the path before any work (a folder where the
+file goes, a FIFO or other non-regular file, an unwritable folder, a suffix that a side file would take).
 """
 from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -110,3 +114,31 @@ def check_settings(out: Path, settings: dict[str, Any], write: bool) -> None:
                              "give another out=PATH, or delete the file to start over")
     elif write:
         write_text_atomic(record, json.dumps(settings, indent=1) + "\n")
+
+
+@contextmanager
+def results_lock(out: Path, hold: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on ``<out>.lock`` while the block runs (when ``hold``), so that a second
+    run on the same results refuses at once (a ValueError) instead of computing every row again.
+    The lock file stays; the lock ends with the process. (No lock where ``fcntl`` is missing.)"""
+    try:
+        import fcntl
+    except ImportError:   # not POSIX
+        hold = False
+    if not hold:
+        yield
+        return
+    lock = out.with_name(out.name + ".lock")
+    if lock.exists() and not lock.is_file():
+        raise ValueError(f"out={str(out)!r}: its lock file {str(lock)!r} exists and is not a regular file: remove it")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(f"out={str(out)!r} is being written by another evaluate run (it holds {lock.name}): "
+                             "wait for that run to finish (then run again to add what is missing), or give "
+                             "another out=PATH") from None
+        yield
+    finally:
+        os.close(fd)

@@ -7,7 +7,9 @@ dropped. Different settings (model, layer, θ, steps, data, resize, seed) with t
 are an error; more methods or a larger ``n`` (the same seed draws a superset) extend the file.
 
 Under ``torchrun`` each rank takes every world_size-th pending image (gloo on CPU, nccl on
-GPU); after each round the ranks hand their rows to rank 0, the only writer.
+GPU); after each round the ranks hand their rows to rank 0, the only writer, which holds a lock
+on the results (``<out>.lock``) for the whole run: a second run on the same ``out`` refuses at
+once with one error instead of computing every row again.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from ...cams import default_methods
 from ...cams.common import check_theta
 from ...models import ModelSpec
 from .items import Item
-from .results import ResultsCSV, check_out, check_settings
+from .results import ResultsCSV, check_out, check_settings, results_lock
 from .scoring import Row, evaluate_batch
 from .sources import Source, check_methods, select_source
 from .summary import write_summary
@@ -70,13 +72,14 @@ def run(config: EvaluateConfig) -> int:
     check_theta(config.theta)
     methods = check_methods(config.methods)
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
-    prepared = _prepare(config, rank)
-    device = _start_distributed(config.device) if world > 1 else config.device
-    try:
-        return _evaluate(config, prepared, methods, device, world, rank)
-    finally:
-        if world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+    with results_lock(check_out(config.out), hold=rank == 0):    # the only writer: a second run refuses
+        prepared = _prepare(config, rank)
+        device = _start_distributed(config.device) if world > 1 else config.device
+        try:
+            return _evaluate(config, prepared, methods, device, world, rank)
+        finally:
+            if world > 1 and dist.is_initialized():
+                dist.destroy_process_group()
 
 
 def _prepare(config: EvaluateConfig, rank: int) -> _Prepared:

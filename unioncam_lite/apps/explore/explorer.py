@@ -5,7 +5,8 @@ backward pass per (image, class, method, layer) and is kept; UnionCAM keeps one 
 :class:`~unioncam_lite.cams.UnionCAM` per layer, so moving θ costs two forward passes and a new
 image or class recomputes the region map once. Score-CAM *is* UnionCAM's region map, so it is
 taken from the same cache. ``draw`` makes the figure the widgets show. :func:`decode_upload`
-turns the bytes of an uploaded file into an image (or a clear ``ValueError``).
+turns the bytes of an uploaded file into an image (or a clear ``ValueError``: not an image, over
+:data:`MAX_UPLOAD_BYTES` or :data:`MAX_UPLOAD_PIXELS`).
 """
 from __future__ import annotations
 
@@ -25,25 +26,42 @@ from PIL import Image
 
 from ...cams import METHODS, UnionCAM, UnionResult, compute_cam
 from ...cams.fingerprint import model_fingerprint, weights_held
-from ...data.images import decode_image, load_image, sample_images
+from ...data.images import ImageTooLarge, decode_image, load_image, sample_images
 from ...device import model_device
 from ...models import ModelSpec, resolve_layer
-from ...viz import add_colorbar, show_cam
+from ...viz import add_colorbar, escape_mathtext, show_cam
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def decode_upload(content: bytes | bytearray | memoryview) -> Image.Image:
+#: the largest upload read (bytes): larger files are refused with an ``error:`` line (the app's page
+#: refuses them before sending; app/serve.py lets websocket messages of this size through)
+MAX_UPLOAD_BYTES = 50_000_000
+#: the most pixels an upload may have (a 50 MP photograph, 8160×6120, holds ~150 MB decoded)
+MAX_UPLOAD_PIXELS = 50_000_000
+
+
+def decode_upload(content: bytes | bytearray | memoryview, max_bytes: int = MAX_UPLOAD_BYTES,
+                  max_pixels: int = MAX_UPLOAD_PIXELS, size: int | None = None) -> Image.Image:
     """Bytes of an uploaded file -> RGB PIL image, decoded as image files are (``data.images.decode_image``:
-    upright, 16-bit scaled, transparency on white); a clear ValueError if they are not an image."""
+    upright, 16-bit scaled, transparency on white); a clear ValueError if they are not an image, or
+    are over ``max_bytes`` or ``max_pixels`` (checked from the header, before decoding). ``size``:
+    the file's size as the browser reported it (the app's page sends no content over the limit)."""
     if not isinstance(content, (bytes, bytearray, memoryview)):
         raise TypeError(f"an upload is bytes, not {type(content).__name__}")
+    size = max(len(content), size or 0)
+    if size > max_bytes:
+        raise ValueError(f"the file is {size / 1e6:.1f} MB, more than the app's limit of "
+                         f"{max_bytes / 1e6:g} MB: upload a smaller photograph")
     if len(content) == 0:
         raise ValueError("the uploaded file is empty: upload a JPEG or PNG photograph")
     try:
-        return decode_image(io.BytesIO(bytes(content)))
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"the uploaded file is too large to open safely ({err}): upload a smaller photograph") from err
+        return decode_image(io.BytesIO(bytes(content)), max_pixels=max_pixels)
+    except ImageTooLarge as err:
+        raise ValueError(str(err).replace("the limit", "the app's limit").replace("give a", "upload a")) from None
+    except Image.DecompressionBombError as err:   # (Pillow's guard, above ~179 MP, comes first)
+        raise ValueError(f"the image has more pixels than the app's limit of {max_pixels / 1e6:g} MP "
+                         f"({err}): upload a smaller photograph") from None
     except Exception as err:  # every Pillow error (UnidentifiedImageError, OSError, SyntaxError, ...)
         raise ValueError(f"the uploaded file is not a readable image ({type(err).__name__}): "
                          "upload a JPEG or PNG photograph") from err
@@ -203,6 +221,6 @@ class Explorer:
             show_cam(ax, image, m, title)
         add_colorbar(fig, axes[0, 1:])
         extra = f" · θ={theta:g} → UnionCAM chose {r.chosen[0]}" if r is not None else ""
-        fig.suptitle(f"{name}: class '{self.spec.categories[c]}' (p={p:.2f}) · layer {layer or self.layers[0]}{extra}",
-                     fontsize=10)
+        fig.suptitle(escape_mathtext(f"{name}: class '{self.spec.categories[c]}' (p={p:.2f}) · layer "
+                                     f"{layer or self.layers[0]}{extra}"), fontsize=10)   # a file name as written
         return fig

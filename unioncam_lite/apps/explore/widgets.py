@@ -4,7 +4,8 @@
 ipywidgets is imported only here, when an app is made (it is a notebook dependency, not a
 library one). Each callback is a method that a test can call with a fake ``change``; the work
 runs on one worker thread with a busy state and stale requests dropped, and ``wait()`` returns
-once it is on screen. :func:`upload_items` reads a ``FileUpload`` value of ipywidgets 7 or 8.
+once it is on screen. :func:`upload_items` reads a ``FileUpload`` value of ipywidgets 7 or 8
+(:func:`upload_sizes`: the sizes the browser reported).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from ...cams import METHODS
-from .explorer import Explorer
+from .explorer import Explorer, decode_upload
 
 #: A snapshot of the controls (image, class_text, method, layer, theta) that one job computes.
 Request = dict[str, Any]
@@ -33,6 +34,14 @@ def upload_items(value: Any) -> list[tuple[str, bytes]]:
     if isinstance(value, dict):  # ipywidgets 7: {name: {"metadata": ..., "content": bytes}}
         return [(name, bytes(item["content"])) for name, item in value.items()]
     return [(item["name"], bytes(item["content"])) for item in value or ()]
+
+
+def upload_sizes(value: Any) -> dict[str, int]:
+    """``FileUpload.value`` -> {file name: its size as the browser reported it}. The app's page sends
+    no content of a file over the upload limit (template ``unioncam``), only its name and size."""
+    if isinstance(value, dict):
+        return {name: int(item.get("metadata", {}).get("size", len(item["content"]))) for name, item in value.items()}
+    return {item["name"]: int(item.get("size", len(item["content"]))) for item in value or ()}
 
 
 class ExplorerApp:
@@ -115,8 +124,10 @@ class ExplorerApp:
             return None
         request = self._request(class_text=None)
         names = ", ".join(name for name, _ in items)
+        sizes = upload_sizes(change["new"])
         self._submit(f"reading {names} and computing its top-{self.explorer.top_k} classes and "
-                     f"{METHODS[request['method']].label}", lambda: self._upload_job(items, request), skippable=False)
+                     f"{METHODS[request['method']].label}", lambda: self._upload_job(items, request, sizes),
+                     skippable=False)
         return request
 
     def redraw(self, change: Any = None) -> Request | None:
@@ -208,8 +219,10 @@ class ExplorerApp:
             self.status.value = ""
         return apply
 
-    def _upload_job(self, items: list[tuple[str, bytes]], r: Request) -> Callable[[], None]:
-        """Add the uploaded images (bytes checked by :func:`decode_upload`), then draw the last one."""
+    def _upload_job(self, items: list[tuple[str, bytes]], r: Request, sizes: dict[str, int] | None = None
+                    ) -> Callable[[], None]:
+        """Add the uploaded images (bytes and reported ``sizes`` checked by :func:`decode_upload`), then
+        draw the last one."""
         def failed(message: str) -> None:
             self.upload.value = ()                      # the same file can be chosen again
             self._show_status(message)
@@ -217,7 +230,8 @@ class ExplorerApp:
         added = None
         for filename, content in items:
             try:
-                added = self.explorer.add_image(filename, content)
+                image = decode_upload(content, size=(sizes or {}).get(filename))   # over a limit: a ValueError
+                added = self.explorer.add_image(filename, image)
             except ValueError as err:
                 return functools.partial(failed, f"error: <b>{html.escape(filename)}</b>: {html.escape(str(err))}")
         draw = self._draw_job({**r, "image": added})
