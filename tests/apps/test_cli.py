@@ -144,3 +144,17 @@ def test_a_library_error_names_the_flag(tmp_path, monkeypatch, capsys):
     assert main(["explain", "chelsea", "--theta", "101", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --theta 101.0 is outside [0, 100]") and err.count("\n") == 1, err
+
+
+def test_explain_diagnose_prints_the_findings(tmp_path, capsys):
+    """explain --diagnose (issue 20 §3): the pooled head of shapes_cnn is named, with what it means for θ."""
+    from PIL import Image
+
+    from unioncam_lite.data.shapes import generate
+
+    image = tmp_path / "shape.png"
+    Image.fromarray(generate(1, seed=0)[0][0]).save(image)
+    assert main(["explain", str(image), "--model", "shapes_cnn", "--diagnose", "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "layer 'features.block4': A is 64×8×8 per image" in out
+    assert "θ (Eq. 1) has no effect" in out and "masked passes" in out

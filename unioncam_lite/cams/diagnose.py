@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .capture import capture
+from .capture import _layer_name, capture
 from .common import CONSTANT_RTOL, EPS, ClassIdx, Layer, normalize_maps
 from .gradient import gradcam_map, layercam_map, xgradcam_map
 from .reshape import ReshapeTransform
@@ -120,7 +120,7 @@ def diagnose(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: 
                              atol=1e-5).flatten(1).all(1)
     grad, xgrad = normalize_maps(gradcam_map(A, W)), normalize_maps(xgradcam_map(A, W))
     maps = {"Grad-CAM": gradcam_map(A, W), "LayerCAM": layercam_map(A, W), "UnionCAM's L_den": L_den}
-    name = target_layer if isinstance(target_layer, str) else type(target_layer).__name__
+    name = target_layer if isinstance(target_layer, str) else _layer_name(model, target_layer)
     return Diagnosis(
         layer=name, shape=tuple(A.shape),
         constant_gradient_channels=constant_in_space(W).float().mean(1).cpu(),

@@ -22,6 +22,9 @@ def register(sub: Any) -> None:
     p.add_argument("--theta", type=float, default=10.0, help="denoising percentile θ in [0, 100] (default 10)")
     p.add_argument("--out", type=Path, default=Path("outputs/demo"), help="folder for the figures")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if available)")
+    p.add_argument("--diagnose", action="store_true",
+                   help="also print, per image, why its maps look as they do at this layer (constant or zero "
+                        "gradients, dead and duplicate channels, constant maps) and what that means for each method")
     p.set_defaults(run=explain)
 
 
@@ -30,7 +33,7 @@ def explain(args: argparse.Namespace) -> int:
     print its class, βs and choice."""
     import matplotlib.pyplot as plt
 
-    from ...cams import UnionCAM, gradcam
+    from ...cams import UnionCAM, diagnose, gradcam
     from ...cams.common import check_theta
     from ...data.images import check_image, load_image, sample_images
     from ...device import model_device
@@ -47,14 +50,15 @@ def explain(args: argparse.Namespace) -> int:
     model, spec = load_model(args.model, args.device)
     layer = resolve_layer(model, args.layer or spec.target_layer)
     class_idx = None if args.class_ is None else spec.class_index(args.class_)
-    explainer = UnionCAM(model, layer, mean=spec.mean, std=spec.std)
+    reshape = spec.reshape_transform   # a transformer's tokens as (N, C, h, w); None for CNNs
+    explainer = UnionCAM(model, layer, mean=spec.mean, std=spec.std, reshape_transform=reshape)
     device = model_device(model)
     for path, name in zip(paths, names):
         image, x = load_image(path, spec)
         x = x.to(device)
         start = time.perf_counter()
         r = explainer(x, class_idx, args.theta)
-        grad = gradcam(model, x, layer, r.class_idx)
+        grad = gradcam(model, x, layer, r.class_idx, reshape_transform=reshape)
         seconds = time.perf_counter() - start
         c = int(r.class_idx[0])
         title = (f"{name}: {spec.categories[c]} (class {c}, p={r.probs[0, c]:.2f}) — θ={args.theta:g}, "
@@ -68,6 +72,9 @@ def explain(args: argparse.Namespace) -> int:
         print(f"{name:18s} class={c:4d} {spec.categories[c]!r:24s} beta_den={r.beta_denoised[0]:+.4f} "
               f"beta_reg={r.beta_region[0]:+.4f} beta_fused={r.beta_fused[0]:+.4f} chosen={r.chosen[0]:6s} "
               f"{seconds:6.2f}s", flush=True)
+        if args.diagnose:
+            findings = diagnose(model, x, layer, r.class_idx, reshape_transform=reshape).findings(0)
+            print("\n".join("    " + line for line in findings), flush=True)
     return 0
 
 

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from ...cams import METHODS, UnionCAM, UnionResult, compute_cam
+from ...cams.diagnose import constant_in_space
 from ...cams.fingerprint import model_fingerprint, weights_held
 from ...data.images import ImageTooLarge, decode_image, load_image, sample_images
 from ...device import model_device
@@ -95,7 +96,8 @@ class Explorer:
         self._maps: dict[tuple, torch.Tensor] = {}
         for name, path in sample_images().items():
             self.add_image(name, path)
-        self._union = {layer: UnionCAM(model, layer, mean=spec.mean, std=spec.std) for layer in self.layers}
+        self._union = {layer: UnionCAM(model, layer, mean=spec.mean, std=spec.std,
+                                       reshape_transform=spec.reshape_transform) for layer in self.layers}
         self._fingerprint = model_fingerprint(model)
 
     def _check_model(self) -> None:
@@ -192,9 +194,23 @@ class Explorer:
             if method == "scorecam":  # Score-CAM is UnionCAM's region map: share its cache
                 self._maps[key] = self._union[layer].theta_free(x, c).region[0]
             else:
-                self._maps[key] = compute_cam(method, self.model, x, layer, c,
-                                              mean=self.spec.mean, std=self.spec.std)[0]
+                self._maps[key] = compute_cam(method, self.model, x, layer, c, mean=self.spec.mean, std=self.spec.std,
+                                              reshape_transform=self.spec.reshape_transform)[0]
         return self._maps[key], None
+
+    @_locked
+    def theta_notice(self, name: str, class_idx: int | None = None, layer: str | None = None) -> str:
+        """One sentence when θ cannot change UnionCAM for this image, class and layer (its gradients are
+        the same at every position, so Eq. 1 removes nothing), else ''. Reads the cached capture."""
+        layer = layer or self.layers[0]
+        x = self._check_image(name)[1]
+        c = self.predicted(name) if class_idx is None else self.spec.class_index(class_idx)
+        W = self._union[layer].theta_free(x, c).capture.require_gradients()
+        if not bool(constant_in_space(W).all()):
+            return ""
+        return ("θ cannot change the map at this layer: its gradients are the same at every position (a "
+                "global-average-pool head), so Eq. 1 removes nothing. A layer before the pooling, or a model "
+                "with a flattened head (shapes_vgg, vgg16), lets θ act.")
 
     @_locked
     def draw(self, name: str, class_idx: int | None = None, theta: float = 10.0, method: str = "unioncam",

@@ -86,6 +86,7 @@ class ExplorerApp:
                                          continuous_update=False)
         self.controls = (self.image, self.upload, self.klass, self.method, self.layer, self.theta)
         self.status = widgets.HTML()
+        self.theta_note = widgets.HTML()   # why θ changes nothing here, when it cannot (Explorer.theta_notice)
         self.out = widgets.Output()
         self.figure: Figure | None = None   # the matplotlib Figure shown in ``out`` (not managed by pyplot)
         self.busy = False
@@ -101,7 +102,7 @@ class ExplorerApp:
             w.observe(self.redraw, names="value")
         self.box = widgets.VBox([widgets.HBox([self.image, self.upload]),
                                  widgets.HBox([self.klass, self.method, self.layer]),
-                                 self.theta, self.status, self.out, widgets.HTML(self.STYLE)])
+                                 self.theta, self.theta_note, self.status, self.out, widgets.HTML(self.STYLE)])
         self.on_image()
         self.wait()
 
@@ -209,6 +210,7 @@ class ExplorerApp:
             return functools.partial(self._show_status, html.escape(f"error: {err}"))
         fig = explorer.draw(name, class_idx, r["theta"], r["method"], r["layer"], pyplot=False)
         output = _display_output(fig)
+        note = explorer.theta_notice(name, class_idx, r["layer"]) if r["method"] == "unioncam" else ""
 
         def apply() -> None:
             if options is not None:
@@ -217,6 +219,7 @@ class ExplorerApp:
             self.figure = fig
             self.out.outputs = (output,)
             self.status.value = ""
+            self.theta_note.value = f"<small>{html.escape(note)}</small>" if note else ""
         return apply
 
     def _upload_job(self, items: list[tuple[str, bytes]], r: Request, sizes: dict[str, int] | None = None
