@@ -12,14 +12,19 @@ Equation numbers follow the paper:
 * Eq. 6   ``union``: L_fused = β_den·L_den + β_reg·L_reg (then min-max normalised).
 * Eq. 8   ``select``: L_fused where β_fused > β_reg, else L_reg.
 
-Choices where the paper is silent:
+Choices where the paper is silent (the course's own, each overridable):
 
-* f_c is the **softmax probability** of class c, so every β is in [−1, 1] and comparable
-  across images; the mask multiplies the image **in pixel space** (before the model's
-  mean/std normalisation) and I_b is the black image in pixel space, so "remove everything"
-  really means black, not the dataset-mean grey that a zero tensor would be.
+* f_c is the **softmax probability** of class c by default, so every β is in [−1, 1] and
+  comparable across images (the paper writes a score y_c = f_c(I0) ∈ ℝ; ``target=`` gives any
+  other f_c, e.g. the logit, and then it is also the region map's score);
+* the region map uses Score-CAM's softmax weighting of logit gains (§3.2 says only that "the
+  prediction score is used as the weight of the feature map");
 * β weights the *normalised* maps. A negative β (the map lowers the class score below the
   black image's) enters the sum with its sign, exactly as Eq. 6 is written.
+
+Not a choice: the mask multiplies the image **in pixel space** (before the model's mean/std
+normalisation) and I_b is the black image in pixel space, as §4.1's model sees images in [0, 1];
+so "remove everything" really means black, not the dataset-mean grey a zero tensor would be.
 """
 from __future__ import annotations
 
