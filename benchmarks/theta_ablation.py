@@ -5,8 +5,10 @@
     python benchmarks/theta_ablation.py --model shapes_cnn --num-images 500 --seed 1000 \\
         --out outputs/theta_shapes_cnn.md
 
-(Measured with 1 thread on 2 loaded shared cores: shapes_vgg 580 s, shapes_cnn 96–348 s. The θ = 10
-row reproduces the UnionCAM row of ``python -m unioncam_lite evaluate`` on the same images.)
+(Measured with 1 thread on 2 loaded shared cores, before the ROAD columns: shapes_vgg 580 s,
+shapes_cnn 96–348 s; ROAD adds 18 sparse solves and forward passes per image and distinct map,
+``--no-road`` leaves it out. The θ = 10 row reproduces the UnionCAM row of
+``python -m unioncam_lite evaluate`` on the same images.)
 
 For each θ (default 0, 5, 10, 25, 50, 75, 90) UnionCAM explains every image's predicted class;
 the θ-free part (capture, region map L_reg, β_reg, the black image's score) is computed once per
@@ -17,8 +19,9 @@ batch of images by :class:`unioncam_lite.UnionCAM` and reused for every θ. Per 
   the images, and the share of images where it exceeds 0.01;
 * how often Eq. 8 chooses the fused map (else the region map);
 * every metric of ``python -m unioncam_lite evaluate`` on the final map: Average Drop and
-  Increase, insertion and deletion (50 steps), energy pointing game and IoU@0.5 against the
-  exact object masks.
+  Increase, insertion and deletion (50 steps), ROAD (MoRF, LeRF and LeRF − MoRF over 10 … 90 %
+  removed, noisy linear imputation), energy pointing game and IoU@0.5 against the exact object
+  masks.
 
 Maps identical to an earlier θ's (bit for bit) reuse that θ's metrics, which are deterministic
 functions of the map. Writes the markdown table to ``--out`` and the per-image rows next to it
@@ -36,6 +39,7 @@ import torch
 
 from unioncam_lite import UnionCAM, load_model
 from unioncam_lite.apps.evaluation import box_metrics, map_metrics, markdown_table, shapes_items
+from unioncam_lite.apps.evaluation.scoring import ROAD_METRICS
 from unioncam_lite.outputs import write_text_atomic
 
 THETAS = (0, 5, 10, 25, 50, 75, 90)
@@ -43,7 +47,7 @@ MOVED = 0.01  # an image's L_den "moved" when some pixel changed by more than th
 
 
 def ablate(model, spec, items, thetas=THETAS, *, chunk: int = 32, steps: int = 50, batch_size: int = 256,
-           log=print) -> pd.DataFrame:
+           with_road: bool = True, log=print) -> pd.DataFrame:
     """One row per (image, θ): ΔL_den vs θ = 0 (needs 0 in ``thetas``), the choice and the metrics."""
     if thetas[0] != 0:
         raise ValueError("thetas must start with 0, the reference L_den is compared against")
@@ -65,7 +69,8 @@ def ablate(model, spec, items, thetas=THETAS, *, chunk: int = 32, steps: int = 5
             moved = (result.denoised - reference).abs().flatten(1).amax(1)
             m = next((m for cam, m in seen if torch.equal(cam, result.cam)), None)
             if m is None:
-                m = {**map_metrics(model, spec, x, result.cam, c, steps=steps, batch_size=batch_size),
+                m = {**map_metrics(model, spec, x, result.cam, c, steps=steps, batch_size=batch_size,
+                                   with_road=with_road),
                      **box_metrics(result.cam, masks)}
                 seen.append((result.cam, m))
             for i, it in enumerate(batch):
@@ -79,6 +84,7 @@ def ablate(model, spec, items, thetas=THETAS, *, chunk: int = 32, steps: int = 5
 def summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per θ: ΔL_den (mean, max, share moved), fused chosen %, and each metric's mean."""
     g = df.groupby("theta", sort=True)
+    road = {f"{k} {better}": g[k].mean() for k, better in zip(ROAD_METRICS, "↓↑↑") if k in df}
     table = pd.DataFrame({
         "mean max abs ΔL_den": g["dL_den"].mean(),
         "max max abs ΔL_den": g["dL_den"].max(),
@@ -88,6 +94,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
         "Average Increase % ↑": 100 * g["increase"].mean(),
         "Insertion ↑": g["insertion"].mean(),
         "Deletion ↓": g["deletion"].mean(),
+        **road,
         "energy pointing game ↑": g["energy pointing game"].mean(),
         "IoU@0.5 ↑": g["IoU@0.5"].mean(),
         "images": g.size(),
@@ -103,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1000, help="seed of the generated shapes images")
     parser.add_argument("--thetas", default=",".join(map(str, THETAS)), help="comma-separated, starting with 0")
     parser.add_argument("--steps", type=int, default=50, help="insertion/deletion steps")
+    parser.add_argument("--no-road", action="store_true", help="leave out ROAD (the slowest metric)")
     parser.add_argument("--out", type=Path, help="markdown table (default outputs/theta_MODEL.md); .csv beside it")
     args = parser.parse_args(argv)
     try:
@@ -125,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     model, spec = load_model(args.model, "cpu")
     start = time.perf_counter()
     df = ablate(model, spec, shapes_items(args.num_images, args.seed, spec), thetas, steps=args.steps,
-                log=lambda msg: print(msg, file=sys.stderr, flush=True))
+                with_road=not args.no_road, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     seconds = time.perf_counter() - start
     title = (f"UnionCAM θ ablation, {spec.name} at {spec.target_layer}, {args.num_images} generated shapes images "
              f"(seed {args.seed}), {args.steps} steps; {seconds:.0f} s with {torch.get_num_threads()} threads")

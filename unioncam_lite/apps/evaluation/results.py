@@ -6,6 +6,7 @@ file goes, a FIFO or other non-regular file, an unwritable folder, a suffix that
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ...outputs import check_output_file, write_text_atomic
-from .scoring import COLUMNS, Row
+from .scoring import COLUMNS, COLUMNS_BEFORE_ROAD, Row
 
 #: The files written next to the results CSV, by suffix (``out.with_suffix(...)``), and what they hold.
 SIBLINGS = (".md", ".png", ".run.json")
@@ -53,7 +54,10 @@ class ResultsCSV:
         except OSError as err:
             raise ValueError(f"{where} cannot be read ({err.strerror}): choose another out=PATH") from None
         header = (",".join(COLUMNS) + "\n").encode()
-        if not (data.startswith(header) or header.startswith(data)):   # (a header cut short is ours too)
+        columns: tuple[str, ...] = COLUMNS
+        if data.startswith((",".join(COLUMNS_BEFORE_ROAD) + "\n").encode()):   # written before the ROAD columns
+            columns = COLUMNS_BEFORE_ROAD
+        elif not (data.startswith(header) or header.startswith(data)):   # (a header cut short is ours too)
             raise ValueError(f"{where} exists and is not a results file of this command (its first line is not "
                              f"{','.join(COLUMNS)!r}): choose another out=PATH, or delete it to start over")
         complete = data[:data.rfind(b"\n") + 1]
@@ -70,10 +74,16 @@ class ResultsCSV:
             raise ValueError(f"{where} cannot be read as CSV ({err}): repair or delete it") from None
         rows = []
         for n, fields in enumerate(lines[1:], start=2):
-            if len(fields) != len(COLUMNS):
-                raise ValueError(f"{where}, line {n}, has {len(fields)} fields instead of {len(COLUMNS)}: "
+            if len(fields) != len(columns):
+                raise ValueError(f"{where}, line {n}, has {len(fields)} fields instead of {len(columns)}: "
                                  "repair or delete the file")
-            rows.append(dict(zip(COLUMNS, fields)))
+            rows.append({c: "" for c in COLUMNS} | dict(zip(columns, fields)))
+        if fix and columns != COLUMNS:   # add the new columns, empty in the rows computed without them
+            text = io.StringIO()
+            csv.writer(text, lineterminator="\n").writerows([COLUMNS, *([r[c] for c in COLUMNS] for r in rows)])
+            write_text_atomic(self.path, text.getvalue())
+            print(f"note: {self.path} was begun before the ROAD columns: added them, empty in its {len(rows)} "
+                  "rows (delete the file and run again for ROAD on every image)", file=sys.stderr)
         return rows
 
     def open(self) -> None:

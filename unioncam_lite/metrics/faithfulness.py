@@ -1,32 +1,16 @@
-"""Faithfulness and localisation metrics for CAMs, batched on the model's device.
-
-* Average Drop / Average Increase (Chattopadhay et al., WACV 2018, Sec. 6.1), as the
-  UnionCAM paper uses them: y_c is the softmax probability of class c on the image, o_c on
-  the image multiplied by the map in pixel space,
-  ``AD = 100/N Σ max(0, y_c − o_c)/y_c`` and ``AI = 100/N Σ 1[y_c < o_c]``.
-* Insertion / Deletion (Petsiuk et al., BMVC 2018, RISE Sec. 4.1): pixels are inserted into
-  a blurred copy or deleted to black, in descending saliency order, over ``steps`` equal steps;
-  the curve of p_c is integrated with the trapezoid rule over the fraction of pixels in [0, 1].
-  The blurred copy is, by default (``blur="rise"``), exactly RISE's code (``evaluation.py``):
-  ``gkern(11, 5)``, scipy's ``gaussian_filter`` of an 11×11 delta with σ = 5 (reflect mode,
-  truncated at 4σ, so the folded Gaussian sums to 1), one kernel per channel, applied with
-  ``conv2d`` and zero padding 5 to the *model input* (so the border fades to the mean colour).
-  ``blur="reflect"`` is torchvision's 11×11, σ = 5 Gaussian with reflect padding in pixel space
-  (this library's earlier substrate). Deletion goes to black in pixel space, the black image of
-  UnionCAM's β; RISE's code deletes to zeros of the model input (the mean colour).
-* Energy-based pointing game (Wang et al., Score-CAM, CVPR-W 2020, Sec. 5.2):
-  Σ L·mask / Σ L. IoU at a threshold: |{L ≥ t} ∩ mask| / |{L ≥ t} ∪ mask|.
-"""
+# mypy: disallow-untyped-defs, disallow-incomplete-defs
+"""Faithfulness by masking: Average Drop / Average Increase and insertion / deletion (see the
+package docstring for the definitions and the substrates)."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cams.common import ClassIdx, Normalization, PixelSpace
-from .cams.common import blur as gaussian_blur
-from .cams.layers import eval_mode
-from .cams.masked import auto_batch_size, class_scores, masked_scores
+from ..cams.common import ClassIdx, Normalization, PixelSpace
+from ..cams.common import blur as gaussian_blur
+from ..cams.layers import eval_mode
+from ..cams.masked import auto_batch_size, class_scores, masked_scores
 
 
 def _check_maps(cams: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -137,35 +121,3 @@ def insertion_deletion(model: nn.Module, x: torch.Tensor, cams: torch.Tensor, cl
     auc = {k: torch.trapezoid(v, dx=1.0 / steps, dim=1) for k, v in curves.items()}
     return {"insertion": auc["insertion"], "deletion": auc["deletion"],
             "insertion_curve": curves["insertion"], "deletion_curve": curves["deletion"]}
-
-
-def _check_masks(cams: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    if masks.shape != cams.shape:
-        raise ValueError(f"ground-truth masks must match the maps' shape {tuple(cams.shape)}, got {tuple(masks.shape)}")
-    return masks.to(cams.device).bool()
-
-
-def energy_pointing_game(cams: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Share of each map's energy inside the ground-truth mask, Σ L·m / Σ L, (N,) in [0, 1]."""
-    m = _check_masks(cams, masks)
-    total = cams.flatten(1).sum(1)
-    return (cams * m).flatten(1).sum(1) / total.clamp_min(torch.finfo(cams.dtype).tiny)
-
-
-def iou_at_threshold(cams: torch.Tensor, masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
-    """IoU between {L ≥ threshold} and the ground-truth mask, (N,) in [0, 1]."""
-    m = _check_masks(cams, masks)
-    pred = cams >= threshold
-    inter = (pred & m).flatten(1).sum(1)
-    union = (pred | m).flatten(1).sum(1)
-    return inter / union.clamp_min(1)
-
-
-def box_mask(box: tuple[int, int, int, int], size: tuple[int, int]) -> torch.Tensor:
-    """Boolean (H, W) mask of a box given as (x0, y0, x1, y1), end-exclusive pixel coordinates."""
-    x0, y0, x1, y1 = box
-    if not (0 <= x0 < x1 <= size[1] and 0 <= y0 < y1 <= size[0]):
-        raise ValueError(f"box {box} does not fit an image of size {size} (x0 < x1 <= W, y0 < y1 <= H)")
-    mask = torch.zeros(size, dtype=torch.bool)
-    mask[y0:y1, x0:x1] = True
-    return mask
