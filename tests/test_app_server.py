@@ -5,26 +5,20 @@ pass. The server is started on 127.0.0.1 by the test, on a one-cell notebook, an
 from __future__ import annotations
 
 import http.client
-import importlib.util
 import re
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import nbformat
 from traitlets.config.loader import PyFileConfigLoader
+from voila_process import load_serve, stop
 
 from unioncam_lite.apps.explore.explorer import MAX_UPLOAD_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def load_serve():
-    spec = importlib.util.spec_from_file_location("app_serve_settings", ROOT / "app" / "serve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_server_settings_limit_what_a_visitor_costs():
@@ -41,19 +35,6 @@ def test_the_server_settings_limit_what_a_visitor_costs():
     assert settings["websocket_max_message_size"] >= MAX_UPLOAD_BYTES + 2**20    # the largest upload and its message
 
 
-def stop(pid: int) -> None:
-    """SIGTERM ``pid``, then SIGKILL if it is still there after 10 s."""
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=10)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
 
 
 def test_other_hosts_are_refused_and_idle_kernels_end(tmp_path):

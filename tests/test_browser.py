@@ -15,17 +15,15 @@ Screenshots (full page) go to ``outputs/screenshots/``; the app's redraw times t
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+from voila_process import load_serve, stop, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "outputs" / "book"
@@ -182,23 +180,8 @@ def test_site_renders_offline_with_figures_equations_and_navigation(browser):
 
 
 # ---------------------------------------------------------------------------------- the app
-def load_serve():
-    spec = importlib.util.spec_from_file_location("app_serve", ROOT / "app" / "serve.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"Voilà exited with status {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"Voilà did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
 BUSY_WATCH = """() => {
@@ -320,19 +303,3 @@ def test_app_serves_the_explorer_and_redraws(browser, tmp_path):
         (SHOTS / "app_timings.json").write_text(json.dumps({"bound_s": REDRAW_BOUND_S, "seconds": timings}, indent=1))
         print("app timings (s):", timings)
 
-
-def stop(pid: int, procs=()) -> None:
-    """SIGTERM ``pid``, then SIGKILL if it is still there after 10 s."""
-    import psutil
-
-    try:
-        p = psutil.Process(pid)
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=10)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        p.kill()
-        p.wait(timeout=10)
-    for proc in procs:
-        proc.wait(timeout=10)
