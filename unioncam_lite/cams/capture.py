@@ -113,8 +113,7 @@ def _check_logits(output: object, key: OutputKey = None) -> torch.Tensor:
     """The (N, C) class scores in the model's output (see :func:`.targets.select_output`), finite."""
     logits = select_output(output, key)
     if logits.ndim != 2:
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"model output has shape {shape}; expected class scores (N, C)")
+        raise ValueError(f"model output has shape {tuple(logits.shape)}; expected class scores (N, C)")
     if not bool(torch.isfinite(logits).all()):
         raise ValueError("the model's class scores are not finite (inf or NaN) for this input, so every map would "
                          "be NaN: check the input's scale and normalisation")
@@ -179,12 +178,12 @@ def _explained(output: object, class_idx: ClassIdx, target: Target | None,
     except ValueError:   # a custom output without class scores: only the target's scores are known
         logits = scores.new_zeros(n, 0)
     if isinstance(target, ClassLogit):
-        idx = target.classes.to(scores.device).expand(n) if target.classes.numel() == 1 else target.classes
+        idx = target.classes_for(n, scores.device)
     elif logits.shape[1]:
         idx = logits.argmax(1)
     else:
         idx = torch.full((n,), -1, dtype=torch.long, device=scores.device)
-    return logits, idx.to(scores.device), target, scores
+    return logits, idx, target, scores
 
 
 def capture(model: nn.Module, x: torch.Tensor, layer: Layer, class_idx: ClassIdx = None,

@@ -22,6 +22,7 @@ from .capture import capture
 from .common import ClassIdx, Layer, Normalization, PixelSpace, blur, normalize_maps, upsample
 from .layers import eval_mode
 from .masked import auto_batch_size
+from .options import CamOptions
 from .reshape import ReshapeTransform
 from .targets import ClassProbability, Target, target_rows
 
@@ -42,8 +43,7 @@ def groupcam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: 
     pixels = PixelSpace(mean, std, x)
     f_c: Target = ClassProbability(cap.class_idx) if target is None else target
     n, g = masks.shape[:2]
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"batch_size={batch_size!r}: give a positive integer, or None for the default")
+    CamOptions(batch_size=batch_size)   # the same check of batch_size as every other method's
     bs = batch_size or auto_batch_size(model, x)
     with torch.inference_mode(), eval_mode(model):
         image = pixels.to_pixels(x).float()    # blur and blend in fp32, forward in the input's dtype

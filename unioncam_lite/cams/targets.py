@@ -91,7 +91,8 @@ class ClassLogit:
     c: int | Sequence[int] | torch.Tensor
     output: OutputKey = None
 
-    def _classes(self, n: int, device: torch.device) -> torch.Tensor:
+    def classes_for(self, n: int, device: torch.device) -> torch.Tensor:
+        """The class of each of ``n`` images (one class given: the same for all), on ``device``."""
         c = _as_classes(self.c).to(device)
         if c.numel() not in (1, n):
             raise ValueError(f"the target has {c.numel()} classes for {n} images: give one per image, or one")
@@ -105,7 +106,7 @@ class ClassLogit:
 
     def __call__(self, output: object) -> torch.Tensor:
         scores = self._scores(output)
-        c = self._classes(scores.shape[0], scores.device)
+        c = self.classes_for(scores.shape[0], scores.device)
         if bool(((c < 0) | (c >= scores.shape[1])).any()):
             raise ValueError(f"class index out of range: the model has {scores.shape[1]} classes "
                              f"(use 0..{scores.shape[1] - 1})")
