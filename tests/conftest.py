@@ -1,4 +1,6 @@
+import json
 import os
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -50,3 +52,37 @@ def chelsea(lite0):
     from unioncam_lite import load_image
 
     return load_image("chelsea", lite0[1])
+
+
+# --------------------------------------------------------------------------- a second torch (tests/other_torch_venv.py)
+
+@pytest.fixture(scope="session")
+def other_torch_venv(tmp_path_factory):
+    """A venv with torch 2.13.0+cpu and torchvision 0.28.0 (not `make`'s pins), the package installed
+    by a plain ``pip install`` (checked there before any extra: ``.info["bare"]``), then the
+    ``test`` extra: built once per session (a few minutes), see tests/other_torch_venv.py.
+    ``UNIONCAM_OTHER_TORCH_VENV=<a built root>`` reuses one (its ``info.json``) instead."""
+    import sys
+    from types import SimpleNamespace
+
+    import other_torch_venv as otv
+
+    if os.environ.get("UNIONCAM_OTHER_TORCH_VENV"):   # iterating on a test: a venv an earlier session built
+        root = Path(os.environ["UNIONCAM_OTHER_TORCH_VENV"])   # (its package is the checkout as it was then)
+        return SimpleNamespace(python=root / "venv" / "bin" / "python", root=root,
+                               info=json.loads((root / "info.json").read_text()))
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip(f"the torch {otv.TORCH}+cpu wheel on this machine is for Python 3.11")
+    if not otv.local_torch_wheel():
+        pytest.skip(f"no torch-{otv.TORCH}+cpu wheel in pip's find-links (/opt/wheels here): pip would download "
+                    "a CUDA build of several GB")
+    root = tmp_path_factory.mktemp("other-torch")
+    python, info = otv.build(root)
+    otv.add_test_extra(python, root, info)
+    return SimpleNamespace(python=python, info=info, root=root)
+
+
+@pytest.fixture(scope="session")
+def other_torch_python(other_torch_venv):
+    """The python (a Path) of that venv: torch 2.13.0+cpu, the package, the ``test`` extra, ipywidgets."""
+    return other_torch_venv.python

@@ -1,8 +1,9 @@
 """Train a shapes model (the library side of ``python -m unioncam_lite train-shapes``).
 
 Deterministic (seeded data, seeded initialisation, seeded batch order and flips; one thread per
-process recommended). The defaults of each model produced its committed ``data/MODEL.pt``;
-``data/MODEL.json`` records the command, seeds, test accuracy, parameter count and training time.
+process recommended). The defaults of each model produced its committed weights,
+``unioncam_lite/data/bundled/MODEL.pt``; ``MODEL.json`` beside them records the command, seeds,
+test accuracy, parameter count and training time.
 
 * ``shapes_cnn`` (global average pool head): :func:`train`'s defaults (6,000 images, 6 epochs)
   suffice; the committed model was trained as ``shapes_vgg`` is (:data:`DEFAULTS`).

@@ -12,7 +12,9 @@ from PIL import Image, ImageOps
 if TYPE_CHECKING:  # data/ sits below models/: the spec is only read (input_size, mean, std)
     from ..models.spec import ModelSpec
 
-DATA_DIR = Path(os.environ.get("UNIONCAM_DATA", Path(__file__).resolve().parents[2] / "data"))
+#: the bundled files (photographs, the shapes models' weights and records, their README): package data, so
+#: that a plain ``pip install`` (not only a checkout) has them; ``UNIONCAM_DATA`` points elsewhere
+DATA_DIR = Path(os.environ.get("UNIONCAM_DATA", Path(__file__).resolve().parent / "bundled"))
 IMAGE_DIR = DATA_DIR / "images"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

