@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from unioncam_lite.apps.cli import main
+from unioncam_lite.data.images import IMAGE_DIR
 
 
 def run_evaluate(tmp_path, *extra, nproc=1):
@@ -200,7 +201,7 @@ def test_dataset_needs_root_and_an_imagenet_model(tmp_path, capsys):
 # --------------------------------------------------------------------------- issue 9: outputs and arguments
 
 @pytest.mark.parametrize("n", ["0", "-1", "two"])
-@pytest.mark.parametrize("images", ["shapes", "data/images"])
+@pytest.mark.parametrize("images", ["shapes", str(IMAGE_DIR)])
 def test_num_images_must_be_positive(n, images, capsys):
     assert main(["evaluate", "--model", "shapes_cnn", "--images", images, "--num-images", n]) == 2
     err = capsys.readouterr().err

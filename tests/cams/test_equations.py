@@ -67,6 +67,26 @@ def test_eq6_union_and_eq8_select():
     assert select(fused, L_reg, torch.tensor([0.2]), torch.tensor([0.2]))[1] == ["region"]
 
 
+def test_eq6_negative_betas_are_clipped_at_zero():
+    """The course's reading of Eq. 6: w = max(β, 0). Worked by hand on 2x2 maps, three images:
+    (1) β_den = −0.2, β_reg = 0.4: L_den gets no weight, L_fused = normalise(0.4 L_reg) = L_reg;
+    (2) both negative: no weight at all, L_fused = L_reg — the literal formula would give
+        normalise(−0.2 L_den − 0.1 L_reg), the map upside down;
+    (3) β_den = 0.5, β_reg = −0.3: L_fused = normalise(0.5 L_den) = L_den."""
+    L_den = torch.tensor([[0.0, 1.0], [0.5, 0.0]]).expand(3, 2, 2)
+    L_reg = torch.tensor([[1.0, 0.0], [0.25, 0.0]]).expand(3, 2, 2)
+    fused = union(L_den, L_reg, torch.tensor([-0.2, -0.2, 0.5]), torch.tensor([0.4, -0.1, -0.3]))
+    assert torch.allclose(fused[0], L_reg[0]) and torch.equal(fused[1], L_reg[1])
+    assert torch.allclose(fused[2], L_den[2])
+    literal = normalize_maps(-0.2 * L_den[1] - 0.1 * L_reg[1])   # what the unclipped formula gives
+    assert literal[0, 1] == 0 and literal[1, 1] == 1               # L_den's peak lowest, the pixel both call
+    assert fused[1][0, 0] == 1 and fused[1][1, 1] == 0             # background highest; clipped: L_reg as it is
+    # a zero β is the same as a negative one; positive βs are Eq. 6 as written
+    assert torch.equal(union(L_den[:1], L_reg[:1], torch.tensor([0.0]), torch.tensor([0.0])), L_reg[:1])
+    both = union(L_den[:1], L_reg[:1], torch.tensor([0.2]), torch.tensor([0.6]))
+    assert torch.allclose(both, normalize_maps(0.2 * L_den[:1] + 0.6 * L_reg[:1]))
+
+
 class SumModel(nn.Module):
     """logits = (Σ pixels, 0): f_0 = sigmoid(Σ x) after softmax."""
 

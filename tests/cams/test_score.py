@@ -20,6 +20,7 @@ def test_matches_torchcam_scorecam():
 
 
 def test_weights_are_softmax_of_masked_score_gains_by_hand():
+    """Score-CAM's weighting: scorecam's default, and region_cam's with region_weights="softmax"."""
     model = TinyCNN(k=4, stride=1, seed=5).eval()
     x = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(6))
     cap = capture(model, x, "act", 1, gradients=False)
@@ -31,7 +32,61 @@ def test_weights_are_softmax_of_masked_score_gains_by_hand():
             gains.append(model(mask * x)[0, 1] - model(torch.zeros_like(x))[0, 1])
     w = torch.softmax(torch.stack(gains), 0)
     expected = normalize_maps(torch.relu((w[:, None, None] * A[0]).sum(0)))
-    assert torch.allclose(region_cam(model, x, A, cap.class_idx)[0], expected, atol=1e-5)
+    assert torch.allclose(region_cam(model, x, A, cap.class_idx, region_weights="softmax")[0], expected, atol=1e-5)
+    assert torch.allclose(scorecam(model, x, "act", 1)[0], expected, atol=1e-5)
+
+
+def test_paper_weights_are_the_masked_probabilities_by_hand():
+    """UnionCAM §3.2, region_cam's default: w_k = f_c(M_k ⊙ I0), the softmax probability of class c,
+    no baseline, no softmax over channels; masks act in pixel space (mean/std undone)."""
+    model = TinyCNN(k=4, stride=1, seed=5).eval()
+    mean, std = torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1), torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1)
+    pixels = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(6))
+    x = (pixels - mean) / std
+    cap = capture(model, x, "act", 1, gradients=False)
+    A = cap.activations
+    w = []
+    for k in range(4):
+        mask = normalize_maps(A[0, k])
+        with torch.no_grad():
+            w.append(model((mask * pixels - mean) / std).softmax(1)[0, 1])
+    expected = normalize_maps(torch.relu((torch.stack(w)[:, None, None] * A[0]).sum(0)))
+    mine = region_cam(model, x, A, cap.class_idx, mean=[0.4, 0.5, 0.6], std=[0.2, 0.25, 0.3])[0]
+    assert torch.allclose(mine, expected, atol=1e-5)
+    assert not torch.allclose(mine, region_cam(model, x, A, cap.class_idx, mean=[0.4, 0.5, 0.6],
+                                               std=[0.2, 0.25, 0.3], region_weights="softmax")[0], atol=1e-3)
+
+
+def test_paper_weights_match_the_original_scorecam_code():
+    """The original Score-CAM code (haofanwang/Score-CAM, cam/scorecam.py), re-typed: upsample A_k, skip a
+    constant map, normalise, score = softmax(model(input * mask))[c], add score * upsampled A_k, ReLU,
+    min-max. At stride 2 the masks are upsampled, so this also checks that weighting at feature resolution
+    and upsampling afterwards is the same map."""
+    import torch.nn.functional as F
+
+    model = TinyCNN(k=6, stride=2, seed=11).eval()
+    x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(12))
+    cap = capture(model, x, "act", 3, gradients=False)
+    total = torch.zeros(1, 1, 16, 16)
+    with torch.no_grad():
+        for i in range(cap.activations.shape[1]):
+            up = F.interpolate(cap.activations[:, i:i + 1], size=(16, 16), mode="bilinear", align_corners=False)
+            if up.max() == up.min():
+                continue
+            mask = (up - up.min()) / (up.max() - up.min())
+            total += model(x * mask).softmax(1)[0, 3] * up
+    total = F.relu(total)
+    expected = ((total - total.min()) / (total.max() - total.min()))[0, 0]
+    assert torch.allclose(region_cam(model, x, cap.activations, cap.class_idx)[0], expected, atol=1e-5)
+    assert torch.allclose(scorecam(model, x, "act", 3, region_weights="paper")[0], expected, atol=1e-5)
+
+
+def test_region_weights_is_checked():
+    from unioncam_lite import CamOptions
+
+    with pytest.raises(ValueError, match="region_weights='Paper'.*'paper'.*'softmax'"):
+        CamOptions(region_weights="Paper")  # type: ignore[arg-type]
+    assert CamOptions(region_weights="softmax").replace(top_k=3).region_weights == "softmax"
 
 
 def test_skipping_is_exact_on_the_real_model(lite0, chelsea):

@@ -72,3 +72,42 @@ def test_real_model_explains_the_cat(lite0, chelsea):
     centre[56:168, 56:168] = True
     assert cam[centre].sum() / cam.sum() > centre.float().mean()
     assert r.beta_region[0] > 0  # keeping the highlighted region keeps the class far above black
+
+
+def test_region_map_default_is_the_papers_and_softmax_is_an_option():
+    """Default: w_k = f_c(M_k ⊙ I0) (§3.2), the same map as scorecam(region_weights="paper"); the
+    "softmax" option is Score-CAM's map (scorecam's default, checked against pytorch-grad-cam and torch-cam)."""
+    from unioncam_lite import scorecam
+
+    model = TinyCNN(k=8, stride=2, seed=1).eval()
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    kw = dict(mean=[0.5] * 3, std=[0.25] * 3)
+    paper = union_cam(model, x, "act", **kw)
+    soft = union_cam(model, x, "act", region_weights="softmax", **kw)
+    c = paper.class_idx
+    assert torch.allclose(paper.region, scorecam(model, x, "act", c, region_weights="paper", **kw), atol=1e-6)
+    assert torch.allclose(soft.region, scorecam(model, x, "act", c, **kw), atol=1e-6)
+    assert (paper.region - soft.region).abs().amax() > 0.05          # a visibly different map, not rounding
+    assert UnionCAM(model, "act").region_weights == "paper"
+    assert UnionCAM(model, "act", region_weights="softmax").options.region_weights == "softmax"
+    with pytest.raises(ValueError, match="region_weights"):
+        union_cam(model, x, "act", region_weights="scores")  # type: ignore[arg-type]
+
+
+def test_softmax_option_reproduces_the_previous_union_cam():
+    """With region_weights="softmax" everything is what this package computed before the paper's weights
+    became the default: the same denoised map and β_den, the region map of Score-CAM, and Eq. 6 as
+    written wherever both β are positive (images 1-3 here; image 0 has both β < 0, where the clipped
+    union now returns L_reg)."""
+    from unioncam_lite import normalize_maps, scorecam
+
+    model = TinyCNN(k=8, stride=2, seed=1).eval()
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    r = union_cam(model, x, "act", region_weights="softmax")
+    assert torch.allclose(r.region, scorecam(model, x, "act", r.class_idx), atol=1e-6)
+    assert torch.allclose(r.beta_region, score_gain(model, x, r.region, r.class_idx), atol=1e-6)
+    positive = (r.beta_denoised > 0) & (r.beta_region > 0)
+    assert positive.tolist() == [False, True, True, True]
+    literal = normalize_maps(r.beta_denoised[:, None, None] * r.denoised + r.beta_region[:, None, None] * r.region)
+    assert torch.allclose(r.fused[positive], literal[positive], atol=1e-6)
+    assert torch.equal(r.fused[0], r.region[0]) and r.chosen[0] == "region"

@@ -13,7 +13,17 @@ May import: torch, torchvision, numpy. Nothing else of the package: it is the bo
 from .capture import Capture, capture
 from .common import normalize_maps, resolve_class_idx, upsample_normalize
 from .diagnose import Diagnosis, diagnose
-from .gradient import gradcam, gradcam_map, gradcampp, gradcampp_map, layercam, layercam_map, xgradcam, xgradcam_map
+from .gradient import (
+                       ThetaHasNoEffectWarning,
+                       gradcam,
+                       gradcam_map,
+                       gradcampp,
+                       gradcampp_map,
+                       layercam,
+                       layercam_map,
+                       xgradcam,
+                       xgradcam_map,
+)
 from .group import groupcam
 from .layers import eval_mode
 from .options import CamOptions
@@ -39,4 +49,4 @@ __all__ = ["Capture", "capture", "eval_mode", "normalize_maps", "resolve_class_i
            "denoise_gradients", "denoised_cam", "pixel_alpha", "score_gain", "union", "select", "union_cam",
            "CamOptions", "Diagnosis", "diagnose", "METHODS", "Method", "compute_cam", "default_methods", "get_method",
            "register", "ClassLogit", "ClassProbability", "ClassSum", "Target", "select_output",
-           "ReshapeTransform", "swin_reshape", "vit_reshape"]
+           "ReshapeTransform", "swin_reshape", "vit_reshape", "ThetaHasNoEffectWarning"]

@@ -10,11 +10,19 @@ Conventions (as in torch-cam and pytorch-grad-cam):
   pixel space (masking an image, the black baseline) take the model's ``mean`` and ``std``;
   when these are ``None`` the input is taken to be in pixel space already, which is what
   torch-cam and pytorch-grad-cam do.
+
+Two inputs (:data:`InputNormalization`): ``"model"``, the mean/std the model's weights were
+trained with (ImageNet's for VGG16 and torchvision's models) — the package's default, because a
+pretrained model is only accurate on the inputs it was trained on — or ``"none"``, the pixels in
+[0, 1] as they are: the paper's input (§4.1: "normalized to the range [0,1]. No additional
+preprocessing was applied"). In the CAM functions ``"none"`` is ``mean=None, std=None`` with x
+in [0, 1] (:func:`input_normalization`); ``evaluate --normalize none`` runs a whole evaluation so.
 """
 from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -27,8 +35,22 @@ ClassIdx = int | Sequence[int] | torch.Tensor | np.ndarray | None
 Layer = nn.Module | str
 #: A model's per-channel input normalisation (mean or std), or None for pixel-space inputs.
 Normalization = Sequence[float] | None
+#: How images become model inputs: the model's own mean/std, or none (pixels in [0, 1], the paper's §4.1).
+InputNormalization = Literal["model", "none"]
+INPUT_NORMALIZATIONS: tuple[InputNormalization, ...] = ("model", "none")
 EPS = 1e-8
 CONSTANT_RTOL = 1e-5
+
+
+def input_normalization(how: str, mean: Normalization, std: Normalization) -> tuple[Normalization, Normalization]:
+    """The ``(mean, std)`` to normalise inputs with: the model's own (``how="model"``, the default
+    everywhere) or ``(None, None)`` (``"none"``: pixels in [0, 1], the paper's input, §4.1)."""
+    if how == "model":
+        return mean, std
+    if how == "none":
+        return None, None
+    raise ValueError(f"normalize={how!r}: give 'model' (the model's own mean/std, the default) or 'none' "
+                     "(pixels in [0, 1] as they are, the paper's §4.1 input)")
 
 
 def check_input(x: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Why does this map look like this? ``diagnose(model, x, layer)`` measures, for one capture,
 the properties of A and W that decide what the methods can show, each with one line of what it
-means for them.
+means for them; ``diagnose_capture`` does the same from a capture already made (the explorer's).
 
 Many reports against CAM libraries are not bugs but these properties: XGrad-CAM equal to
 Grad-CAM and θ without effect behind a global-average-pool head (constant gradients), Eq. 1
@@ -14,21 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .capture import _layer_name, capture
-from .common import CONSTANT_RTOL, EPS, ClassIdx, Layer, normalize_maps
-from .gradient import gradcam_map, layercam_map, xgradcam_map
+from .capture import Capture, _layer_name, capture
+from .common import ClassIdx, Layer, normalize_maps
+from .gradient import constant_in_space, gradcam_map, layercam_map, xgradcam_map
 from .reshape import ReshapeTransform
 from .targets import Target
 from .unioncam import denoise_gradients, denoised_cam
-
-
-def constant_in_space(W: torch.Tensor) -> torch.Tensor:
-    """Per image and channel (N, K): is the channel's gradient the same at every position?
-    (Up to float rounding: a spread below 1e-5 of its largest magnitude.)"""
-    flat = W.flatten(2).float()
-    spread = flat.amax(-1) - flat.amin(-1)
-    scale = flat.abs().amax(-1)
-    return spread <= torch.maximum(CONSTANT_RTOL * scale, torch.full_like(scale, EPS))
 
 
 def _is_constant(maps: torch.Tensor) -> torch.Tensor:
@@ -107,6 +98,13 @@ def diagnose(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: 
     """Measure, for these images, class and layer, the properties of A and W = ∂y_c/∂A that decide what
     Grad-CAM, XGrad-CAM, LayerCAM, Score-CAM and UnionCAM (Eq. 1-3) can show. One forward+backward pass."""
     cap = capture(model, x, target_layer, class_idx, target=target, reshape_transform=reshape_transform)
+    name = target_layer if isinstance(target_layer, str) else _layer_name(model, target_layer)
+    return diagnose_capture(cap, name)
+
+
+def diagnose_capture(cap: Capture, layer: str) -> Diagnosis:
+    """:func:`diagnose` from a capture already made (with gradients), e.g. one an app also draws
+    Grad-CAM from; ``layer`` names the layer in the findings."""
     A, W = cap.activations.float(), cap.require_gradients().float()
     n, k = A.shape[:2]
     low = normalize_maps(A).flatten(2)                       # (N, K, h·w), the masks Score-CAM would use
@@ -120,9 +118,8 @@ def diagnose(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx: 
                              atol=1e-5).flatten(1).all(1)
     grad, xgrad = normalize_maps(gradcam_map(A, W)), normalize_maps(xgradcam_map(A, W))
     maps = {"Grad-CAM": gradcam_map(A, W), "LayerCAM": layercam_map(A, W), "UnionCAM's L_den": L_den}
-    name = target_layer if isinstance(target_layer, str) else _layer_name(model, target_layer)
     return Diagnosis(
-        layer=name, shape=tuple(A.shape),
+        layer=layer, shape=tuple(A.shape),
         constant_gradient_channels=constant_in_space(W).float().mean(1).cpu(),
         zero_gradients=(W == 0).flatten(1).float().mean(1).cpu(),
         negative_gradients=(W < 0).flatten(1).float().mean(1).cpu(),

@@ -6,16 +6,22 @@ it), and the public ``method(model, x, target_layer, class_idx=None)`` captures,
 upsamples bilinearly and min-max normalises to (N, H, W) in [0, 1]. ``target=`` explains any
 output instead of a class logit (:mod:`.targets`); ``reshape_transform=`` takes a transformer's
 tokens (:mod:`.reshape`).
+
+Where gradients are the same at every position of a channel (a global-average-pool head),
+UnionCAM's θ (Eq. 1) cannot change anything: :func:`warn_theta_has_no_effect` checks W for it and
+warns once per model and layer with :class:`ThetaHasNoEffectWarning`.
 """
 from __future__ import annotations
 
+import warnings
+import weakref
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from .capture import capture
-from .common import ClassIdx, Layer, upsample_normalize, weighted_sum
+from .capture import _layer_name, capture
+from .common import CONSTANT_RTOL, EPS, ClassIdx, Layer, upsample_normalize, weighted_sum
 from .reshape import ReshapeTransform
 from .targets import Target
 
@@ -53,6 +59,45 @@ def layercam_map(A: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
 
 
 MapFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class ThetaHasNoEffectWarning(UserWarning):
+    """θ (UnionCAM's Eq. 1) cannot change the map at this layer: its gradients are constant in space.
+
+    Filter it with ``warnings.filterwarnings("ignore", category=ThetaHasNoEffectWarning)``; it is
+    issued once per model and layer (:func:`warn_theta_has_no_effect`)."""
+
+
+def constant_in_space(W: torch.Tensor) -> torch.Tensor:
+    """Per image and channel (N, K): is the channel's gradient the same at every position?
+    (Up to float rounding: a spread below 1e-5 of its largest magnitude.)"""
+    flat = W.flatten(2).float()
+    spread = flat.amax(-1) - flat.amin(-1)
+    scale = flat.abs().amax(-1)
+    return spread <= torch.maximum(CONSTANT_RTOL * scale, torch.full_like(scale, EPS))
+
+
+_theta_warned: weakref.WeakKeyDictionary[nn.Module, set[str]] = weakref.WeakKeyDictionary()
+
+
+def warn_theta_has_no_effect(W: torch.Tensor, model: nn.Module, layer: Layer, theta: float) -> bool:
+    """Warn (:class:`ThetaHasNoEffectWarning`, once per ``model`` and ``layer``) when θ > 0 cannot change
+    UnionCAM's denoised map: every channel's gradient W_k is constant over positions, so Eq. 1's θ-th
+    percentile of W_k is W_k itself and nothing is zeroed (e.g. a global-average-pool head right after
+    the layer). All-zero gradients are not this case (:func:`.diagnose.diagnose` says what they mean).
+    Returns whether θ has no effect here (warned now or before)."""
+    if theta <= 0 or W.numel() == 0 or not bool((W != 0).any()) or not bool(constant_in_space(W).all()):
+        return False
+    name = layer if isinstance(layer, str) else _layer_name(model, layer)
+    warned = _theta_warned.setdefault(model, set())
+    if name not in warned:
+        warned.add(name)
+        warnings.warn(f"θ={theta:g} has no effect at layer {name!r} of {type(model).__name__}: its gradients are "
+                      "the same at every position of each channel (a global-average-pool head), so Eq. 1 removes "
+                      "nothing and UnionCAM's denoised map is the same for every θ. Choose a layer before the "
+                      "pooling to let θ act; diagnose() says more. (Warned once per model and layer.)",
+                      ThetaHasNoEffectWarning, stacklevel=3)
+    return True
 
 
 def _gradient_cam(map_fn: MapFn, model: nn.Module, x: torch.Tensor, target_layer: Layer,

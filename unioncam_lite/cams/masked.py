@@ -5,11 +5,21 @@ normalised again for the model. All masked images of a chunk are written into on
 preallocated channels_last buffer and forwarded as one batch under ``torch.inference_mode``;
 nothing leaves the model's device and no per-score ``.item()`` is taken. How the passes run
 (batch size, BN folding, the approximations) is one :class:`.options.CamOptions`.
+
+Progress: ``masked_scores(..., progress=f)`` calls ``f(done, total)`` with the masked images scored
+so far, first ``(0, total)``, then after every batch. Code that calls the library's CAM functions
+(which do not pass one) reports the same with ``with reporting_progress(f): ...`` around the call:
+every ``masked_scores`` call inside that block, in that thread, reports to ``f`` (a Score-CAM or
+region map is one call, each β another). An exception raised by ``f`` stops the passes and
+propagates: that is how an app cancels a computation nobody waits for any more.
 """
 from __future__ import annotations
 
 import weakref
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,6 +35,21 @@ CPU_BATCH = 4
 #: The masked passes through the model itself: no folding, no approximation.
 PLAIN = CamOptions(fuse=False)
 _batch_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+#: ``progress(done, total)``: masked images scored so far and in all, in one :func:`masked_scores` call.
+Progress = Callable[[int, int], None]
+_progress: ContextVar[Progress | None] = ContextVar("unioncam_lite_masked_progress", default=None)
+
+
+@contextmanager
+def reporting_progress(progress: Progress | None) -> Iterator[None]:
+    """Within the block, in this thread (a context variable), every :func:`masked_scores` call that
+    is given no ``progress`` of its own reports to ``progress``; ``None`` reports nothing."""
+    token = _progress.set(progress)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
 
 
 def auto_batch_size(model: nn.Module, x: torch.Tensor, max_memory: int | None = None) -> int:
@@ -61,6 +86,17 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None) -> Abstrac
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
 
 
+def compiled(net: nn.Module, mode: str | None) -> Callable[..., Any]:
+    """``net`` through ``torch.compile`` in ``mode`` (:data:`.options.COMPILE_MODES`; "eager": capture
+    only, no code generation), or ``net`` itself for ``None``. Not cached here: TorchDynamo's own
+    cache reuses the compiled code of a module's ``forward`` while its guards hold."""
+    if mode is None:
+        return net
+    if mode == "eager":
+        return torch.compile(net, backend="eager")
+    return torch.compile(net, mode=mode)
+
+
 def class_scores(logits: torch.Tensor, class_idx: torch.Tensor, probs: bool) -> torch.Tensor:
     """Score of class c per row: the softmax probability (``probs``) or the logit."""
     scores = logits.float().softmax(dim=1) if probs else logits.float()
@@ -76,7 +112,8 @@ def as_target(class_idx_or_target: torch.Tensor | Target, probs: bool) -> Target
 
 def masked_scores(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, image_index: torch.Tensor,
                   class_idx: torch.Tensor | Target, pixels: PixelSpace, *, probs: bool = False,
-                  normalize: bool = True, options: CamOptions = PLAIN) -> torch.Tensor:
+                  normalize: bool = True, options: CamOptions = PLAIN, progress: Progress | None = None
+                  ) -> torch.Tensor:
     """f_c(M_j ⊙ I0[image_index[j]]) for every mask j, in batches; returns (M,) scores.
 
     f_c: a target (:mod:`.targets`), or with a class per image its logit or (``probs``) probability.
@@ -85,30 +122,39 @@ def masked_scores(model: nn.Module, x: torch.Tensor, masks: torch.Tensor, image_
     the input size and (if ``normalize``) min-max normalised just before use, so only one
     chunk of full-size masks exists at a time. ``options``: batch size, BN folding and the
     approximations (:class:`.options.CamOptions`); the default here is the plain model
-    (``PLAIN``, no folding), the CAM functions pass theirs (folding on).
+    (``PLAIN``, no folding), the CAM functions pass theirs (folding on). ``progress(done, total)``
+    is called with (0, M) and after every batch (default: the one of :func:`reporting_progress`).
     """
     target = as_target(class_idx, probs)
     m = masks.shape[0]
     out = torch.empty(m, device=x.device, dtype=torch.float32)
     if m == 0:
         return out
+    report = progress if progress is not None else _progress.get()
+    if report is not None:
+        report(0, m)
     bs = options.batch_size or auto_batch_size(model, x, options.max_memory)
     size = x.shape[-2:]
-    with torch.inference_mode(), inference_model(model, options.fuse) as net, \
+    # autocast_masks: masks, image and products in the autocast dtype (an approximation, see .options)
+    dtype = options.autocast if options.autocast_masks and options.autocast is not None else x.dtype
+    with torch.inference_mode(), inference_model(model, options.fuse) as folded, \
             autocast_context(x.device, options.autocast):
-        images = pixels.to_pixels(x)
+        net = compiled(folded, options.compile_mode)
+        images = pixels.to_pixels(x).to(dtype)
         # channels_last input: faster per image on CPU (benchmarks/RESULTS.md §2); NHWC weights add
         # nothing measurable, so the model is left untouched
-        buffer = torch.empty((min(bs, m), *x.shape[1:]), device=x.device, dtype=x.dtype).contiguous(
+        buffer = torch.empty((min(bs, m), *x.shape[1:]), device=x.device, dtype=dtype).contiguous(
             memory_format=torch.channels_last)
         for start in range(0, m, bs):
             stop = min(start + bs, m)
-            chunk = upsample(masks[start:stop].to(x.dtype), size)
+            chunk = upsample(masks[start:stop].to(dtype), size)
             if normalize:
                 chunk = normalize_maps(chunk)
             idx = image_index[start:stop]
             batch = torch.mul(chunk[:, None], images[idx], out=buffer[: stop - start])
             out[start:stop] = target_rows(target, idx)(net(pixels.to_model_(batch))).float()
+            if report is not None:
+                report(stop, m)
     return out
 
 

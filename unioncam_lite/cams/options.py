@@ -11,18 +11,32 @@ Exact (the map is the one of the paper, up to float rounding):
 * ``max_memory``: bytes that cap the automatic CUDA batch;
 * ``skip``: constant channels are scored as the black image and duplicate masks once;
 * ``fuse``: the masked passes run through a copy of the model with batch norms folded into the
-  convolutions (:mod:`.fold`).
+  convolutions (:mod:`.fold`);
+* ``compile_mode``: the masked passes run through ``torch.compile`` of that module, in this
+  ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``: CUDA graphs, ``"max-autotune"``,
+  ``"max-autotune-no-cudagraphs"``), or ``"eager"``: TorchDynamo's capture with no code generation
+  (no speed-up; for tests and the CPU rehearsal of ``make gpu-check``). The same function up to
+  float rounding (fused kernels sum in another order); the first call of each batch shape compiles
+  (seconds to minutes), and a BN-folded copy, new at every call, compiles again at every call.
 
 Approximations, off by default and named as such wherever they are reported:
 
 * ``top_k``: only the k channels of largest activation variance (Faster Score-CAM);
-* ``autocast``: ``torch.bfloat16`` / ``torch.float16`` masked passes.
+* ``autocast``: ``torch.bfloat16`` / ``torch.float16`` masked passes;
+* ``autocast_masks`` (with ``autocast`` only): the masks, the image and their products are built
+  in the autocast dtype on the device (no fp32 mask buffer), so each is rounded before the
+  product, not only the product.
+
+Not a speed option but a definition: ``region_weights``, how the region map weights its channels
+(:func:`.score.channel_weights`): ``"paper"``, w_k = f_c(M_k ⊙ I0) (UnionCAM §3.2, the original
+Score-CAM code; UnionCAM's default) or ``"softmax"``, softmax_k of the logit gains (Score-CAM's
+paper, torch-cam and pytorch-grad-cam; ``scorecam``'s default). ``None``: the method's own default.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import torch
 
@@ -30,6 +44,11 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)
+#: ``torch.compile`` modes for ``compile_mode``, and "eager" (TorchDynamo's capture, no code generation)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs", "eager")
+#: How a region map weights its channels: the paper's f_c(M_k ⊙ I0), or Score-CAM's softmax of logit gains.
+RegionWeights = Literal["paper", "softmax"]
+REGION_WEIGHTS: tuple[RegionWeights, ...] = ("paper", "softmax")
 
 
 class OptionFields(TypedDict, total=False):
@@ -41,14 +60,18 @@ class OptionFields(TypedDict, total=False):
     top_k: int | None
     autocast: torch.dtype | None
     fuse: bool
+    region_weights: RegionWeights | None
+    autocast_masks: bool
+    compile_mode: str | None
 
 
 @dataclass(frozen=True)
 class CamOptions:
     """Options of the masked passes (Score-CAM, the region map L_reg, the β of Eq. 4-7).
 
-    ``batch_size``, ``max_memory``, ``skip`` and ``fuse`` are exact; ``top_k`` and ``autocast``
-    are approximations, off by default (see the module docstring).
+    ``batch_size``, ``max_memory``, ``skip``, ``fuse`` and ``compile_mode`` are exact; ``top_k``,
+    ``autocast`` and ``autocast_masks`` are approximations, off by default; ``region_weights``
+    chooses the region map's channel weights (``None``: the method's default; see the module docstring).
     """
 
     batch_size: int | None = None
@@ -57,6 +80,9 @@ class CamOptions:
     top_k: int | None = None
     autocast: torch.dtype | None = None
     fuse: bool = True
+    region_weights: RegionWeights | None = None
+    autocast_masks: bool = False
+    compile_mode: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_memory", "top_k"):
@@ -65,6 +91,15 @@ class CamOptions:
                 raise ValueError(f"{name}={value!r}: give a positive integer, or None for the default")
         if self.autocast is not None and self.autocast not in AUTOCAST_DTYPES:
             raise ValueError(f"autocast={self.autocast!r}: give torch.bfloat16, torch.float16 or None (full precision)")
+        if self.region_weights is not None and self.region_weights not in REGION_WEIGHTS:
+            raise ValueError(f"region_weights={self.region_weights!r}: give 'paper' (w_k = f_c(M_k ⊙ I0), UnionCAM's "
+                             "default), 'softmax' (Score-CAM's softmax of logit gains, scorecam's default) or None")
+        if self.autocast_masks and self.autocast is None:
+            raise ValueError("autocast_masks=True builds the masks in the autocast dtype: give autocast=torch.bfloat16 "
+                             "or torch.float16 as well")
+        if self.compile_mode is not None and self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode={self.compile_mode!r}: give one of {', '.join(COMPILE_MODES)}, or None "
+                             "(no torch.compile)")
 
     @property
     def exact(self) -> bool:

@@ -1,30 +1,40 @@
 """UnionCAM (Hu et al., 2024): denoise, union, select — each step a function of its own.
 
-Equation numbers follow the paper:
+Equation numbers follow the paper; ⊙ is the element-wise product (a map times an image scales
+every pixel by the map's value there), min-max normalisation maps a map's minimum to 0 and its
+maximum to 1:
 
 * Eq. 1   ``denoise_gradients``: per channel, gradients below the θ-th percentile are zeroed.
 * Eq. 2-3 ``denoised_cam``: L_den = Σ_k α_k ⊙ ReLU(W_k) ⊙ A_k, α_k,ij = 1/Σ_mn ReLU(W_k,mn)
   where W_k,ij > 0 and 0 elsewhere. As in the paper, there is no ReLU around the sum (Grad-CAM
   has one); at a post-ReLU layer the summands are non-negative anyway, at a layer with negative
   activations L_den can be negative and the min-max normalisation maps its minimum to 0.
-* ``region_cam`` (from :mod:`.score`): the Score-CAM region map L_reg.
+* §3.2    ``region_cam`` (from :mod:`.score`): the region map L_reg = ReLU(Σ_k w_k A_k) with
+  w_k = f_c(M_k ⊙ I0), "the prediction score is used as the weight of the feature map" (the
+  original Score-CAM code's weighting; ``region_weights="softmax"`` gives Score-CAM's softmax of
+  logit gains instead, which this package used before).
 * Eq. 4, 5, 7 ``score_gain``: β_X = f_c(L_X ⊙ I0) − f_c(I_b).
-* Eq. 6   ``union``: L_fused = β_den·L_den + β_reg·L_reg (then min-max normalised).
-* Eq. 8   ``select``: L_fused where β_fused > β_reg, else L_reg.
+* Eq. 6   ``union``: L_fused = β_den·L_den + β_reg·L_reg (then min-max normalised), with each β
+  clipped at 0 (a course choice, below).
+* Eq. 8   ``select``: L_fused where β_fused > β_reg, else L_reg, per image.
 
-Choices where the paper is silent (the course's own, each overridable):
+Choices where the paper is silent (the course's own, each overridable or labelled):
 
 * f_c is the **softmax probability** of class c by default, so every β is in [−1, 1] and
   comparable across images (the paper writes a score y_c = f_c(I0) ∈ ℝ; ``target=`` gives any
   other f_c, e.g. the logit, and then it is also the region map's score);
-* the region map uses Score-CAM's softmax weighting of logit gains (§3.2 says only that "the
-  prediction score is used as the weight of the feature map");
-* β weights the *normalised* maps. A negative β (the map lowers the class score below the
-  black image's) enters the sum with its sign, exactly as Eq. 6 is written.
+* **Eq. 6 with a negative β.** β weights the *normalised* maps. Taken literally, a negative β
+  (the map lowers the class score below the black image's) subtracts its map, and when both are
+  negative the min-max normalisation turns the sum upside down: the background lights up. The
+  course clips the weights at 0: w_den = max(β_den, 0), w_reg = max(β_reg, 0), L_fused =
+  normalise(w_den·L_den + w_reg·L_reg), and L_fused = L_reg when both are 0. So one negative β
+  leaves the other map alone, and Eq. 8 then compares like with like.
 
 Not a choice: the mask multiplies the image **in pixel space** (before the model's mean/std
-normalisation) and I_b is the black image in pixel space, as §4.1's model sees images in [0, 1];
-so "remove everything" really means black, not the dataset-mean grey a zero tensor would be.
+normalisation) and I_b is the black image in pixel space, because the paper's model sees images
+in [0, 1] (§4.1: "normalized to the range [0,1]. No additional preprocessing was applied"); so
+"remove everything" really means black, not the dataset-mean grey a zero tensor would be. With
+``mean``/``std`` of ``None`` the input is taken to be those [0, 1] pixels, the paper's input.
 """
 from __future__ import annotations
 
@@ -48,9 +58,10 @@ from .common import (
 )
 from .fingerprint import model_fingerprint
 from .fold import inference_model
+from .gradient import warn_theta_has_no_effect
 from .layers import resolve_layer
 from .masked import black_scores, masked_scores
-from .options import CamOptions, resolve_options
+from .options import CamOptions, RegionWeights, resolve_options
 from .reshape import ReshapeTransform
 from .score import region_cam
 from .targets import ClassLogit, ClassProbability, ClassSum, Target
@@ -109,8 +120,17 @@ def score_gain(model: nn.Module, x: torch.Tensor, cam: torch.Tensor, class_idx: 
 
 
 def union(L_den: torch.Tensor, L_reg: torch.Tensor, beta_den: torch.Tensor, beta_reg: torch.Tensor) -> torch.Tensor:
-    """Eq. 6 (AMU): L_fused = normalise(β_den·L_den + β_reg·L_reg), maps (N, H, W), β (N,)."""
-    return normalize_maps(beta_den[:, None, None] * L_den + beta_reg[:, None, None] * L_reg)
+    """Eq. 6 (AMU): L_fused = normalise(w_den·L_den + w_reg·L_reg), w = max(β, 0); maps (N, H, W), β (N,).
+
+    Clipping the weights at 0 is the course's choice (the paper writes β_den·L_den + β_reg·L_reg and
+    says nothing about a negative β): a map that lowers the class score below the black image's gets
+    no weight, rather than a negative one that the normalisation would turn upside down when both
+    are negative. When both weights are 0, L_fused = L_reg (already in [0, 1]).
+    """
+    w_den = beta_den.clamp_min(0)[:, None, None]
+    w_reg = beta_reg.clamp_min(0)[:, None, None]
+    fused = normalize_maps(w_den * L_den + w_reg * L_reg)
+    return torch.where((w_den == 0) & (w_reg == 0), L_reg, fused)
 
 
 def select(L_fused: torch.Tensor, L_reg: torch.Tensor, beta_fused: torch.Tensor,
@@ -162,8 +182,9 @@ class UnionCAM:
     every call), and :meth:`clear` empties it by hand.
 
     ``mean``/``std``: the model's input normalisation, so masks act in pixel space (see the
-    module docstring); ``None`` treats the input as pixel space already. ``options`` /
-    ``overrides`` (:class:`.options.CamOptions`) go to the region pass; ``reshape_transform`` maps a
+    module docstring); ``None`` treats the input as pixel space already (the paper's [0, 1] input).
+    ``options`` / ``overrides`` (:class:`.options.CamOptions`) go to the region pass, among them
+    ``region_weights`` (``"paper"`` by default, or ``"softmax"``: :mod:`.score`); ``reshape_transform`` maps a
     transformer layer's tokens to (N, C, h, w) (:mod:`.reshape`); ``fuse`` also to the β
     passes, which are never approximated.
     """
@@ -175,7 +196,10 @@ class UnionCAM:
         self.layer = resolve_layer(model, target_layer)
         self.reshape_transform = reshape_transform
         self.mean, self.std = mean, std
-        self.options = resolve_options(options, **overrides)
+        opts = resolve_options(options, **overrides)
+        #: the region map's channel weights, "paper" (default) or "softmax" (:mod:`.score`)
+        self.region_weights: RegionWeights = opts.region_weights or "paper"
+        self.options = opts.replace(region_weights=self.region_weights)
         self.fuse = self.options.fuse
         self.cache_size = cache_size
         self._cache: dict[tuple, _ThetaFree] = {}
@@ -221,8 +245,9 @@ class UnionCAM:
     def __call__(self, x: torch.Tensor, class_idx: ClassIdx = None, theta: float = 10.0, *,
                  target: Target | None = None) -> UnionResult:
         """UnionCAM for these images: f_c is ``target`` (:mod:`.targets`) if given — for the gradients,
-        the region map's weights and every β — else the logit (gradients, region) and the probability (β)
-        of ``class_idx`` (default: each image's predicted class)."""
+        the region map's weights and every β — else the logit (gradients) and the probability (region
+        weights, β; the logit for ``region_weights="softmax"``) of ``class_idx`` (default: each image's
+        predicted class)."""
         theta = check_theta(theta)
         with inference_model(self.model, self.fuse):   # one BN-folded copy for the whole call
             return self._call(x, class_idx, theta, target)
@@ -235,6 +260,7 @@ class UnionCAM:
             return score_gain(self.model, x, cam, cap.class_idx, mean=self.mean, std=self.std, black=base.black,
                               fuse=self.fuse, target=base.f_c)
 
+        warn_theta_has_no_effect(cap.require_gradients(), self.model, self.layer, theta)  # once per model/layer
         W = denoise_gradients(cap.require_gradients(), theta)
         denoised = upsample_normalize(denoised_cam(cap.activations, W), x.shape[-2:])
         beta_den = gain(denoised)
@@ -253,7 +279,8 @@ def union_cam(model: nn.Module, x: torch.Tensor, target_layer: Layer, class_idx:
 
     ``target``: f_c (:meth:`UnionCAM.__call__`); ``reshape_transform``: a transformer's tokens as
     (N, C, h, w) (:mod:`.reshape`). Exact by default (:class:`.options.CamOptions`);
-    ``top_k`` and ``autocast`` are the named approximations. Cost: one forward+backward, ≤ K
+    ``top_k`` and ``autocast`` are the named approximations; ``region_weights="softmax"`` gives
+    the region map Score-CAM's weights instead of the paper's (:mod:`.score`). Cost: one forward+backward, ≤ K
     masked passes, 4 more forwards.
     """
     check_theta(theta)

@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
                    help="ImageNet validation or PASCAL VOC 2007 on your disk (with --root)")
     p.add_argument("--root", default=None, help="the folder that holds the --dataset")
     p.add_argument("--split", default="test", help="VOC 2007 split, ImageSets/Main/<split>.txt (default test)")
-    p.add_argument("--images", default=None, help="a folder of photographs (default data/images), or 'shapes'")
+    p.add_argument("--images", default=None, help="a folder of photographs (default: the bundled ones), or 'shapes'")
     p.add_argument("--num-images", dest="n", type=positive_int, default=None,
                    help="random subset of a --dataset (drawn with --seed, the paper: 2000), the first N photos "
                         "of a folder, or N generated shapes images (default: all; 500 shapes)")
@@ -40,6 +40,14 @@ def register(sub: Any) -> None:
                    + " (default: stretch for --dataset, fit for --images)")
     p.add_argument("--steps", type=positive_int, default=50, help="insertion/deletion steps")
     p.add_argument("--theta", type=float, default=10.0, help="UnionCAM's θ")
+    p.add_argument("--normalize", choices=("model", "none"), default="model",
+                   help="the model's input: 'model' (default) normalises the [0, 1] pixels with the mean/std its "
+                        "weights were trained with (ImageNet's for vgg16), which pretrained weights need; 'none' "
+                        "feeds the [0, 1] pixels as they are, the paper's input (its §4.1: no other preprocessing)")
+    p.add_argument("--region-weights", choices=("paper", "softmax"), default=None,
+                   help="the region map's channel weights for scorecam and unioncam: 'paper' = f_c(M_k ⊙ I0) "
+                        "(UnionCAM §3.2, the original Score-CAM code), 'softmax' = Score-CAM's softmax of logit "
+                        "gains (default: each method's own, paper for unioncam, softmax for scorecam)")
     p.add_argument("--out", type=Path, default=Path("outputs/results.csv"),
                    help="results CSV (resumed when it exists); .md, .png and .run.json next to it")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA if available)")
@@ -57,4 +65,4 @@ def evaluate(args: argparse.Namespace) -> int:
     return run(EvaluateConfig(out=out, model=args.model, layer=args.layer, methods=tuple(methods),
                               dataset=args.dataset, root=args.root, split=args.split, images=args.images, n=args.n,
                               seed=args.seed, resize=args.resize, steps=args.steps, theta=args.theta,
-                              device=args.device))
+                              device=args.device, normalize=args.normalize, region_weights=args.region_weights))

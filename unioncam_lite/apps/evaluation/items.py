@@ -1,18 +1,31 @@
 """What the evaluation runs on: :class:`Item` s, each an image loaded when its turn comes (with
-its ground-truth mask where the data set has boxes)."""
+its ground-truth mask where the data set has boxes), as the model's input: normalised with the
+model's mean/std, or (:func:`input_spec` with ``"none"``) the pixels in [0, 1], the paper's input."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ...cams.common import input_normalization
 from ...data.datasets import Sample, image_folder, load_sample
 from ...data.images import load_image, to_model_tensor
 from ...models import ModelSpec
 
 Loaded = tuple[torch.Tensor, "torch.Tensor | None"]
+
+
+def input_spec(spec: ModelSpec, normalize: str = "model") -> ModelSpec:
+    """The spec the evaluation uses: ``spec`` itself (``"model"``: its own mean/std), or for ``"none"``
+    a copy with mean 0 and std 1, so images reach the model as pixels in [0, 1] (the paper's §4.1),
+    and masking and the black image act on those pixels."""
+    input_normalization(normalize, spec.mean, spec.std)   # a ValueError names the choices
+    if normalize == "model":
+        return spec
+    return dataclasses.replace(spec, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
 
 
 @dataclass

@@ -3,8 +3,9 @@
 Resuming: a rerun with the same ``out`` and settings skips every (image, method) pair already in
 the CSV, so an interrupted run (Ctrl-C: exit status 130) loses at most the images in progress
 (one per process at 224×224; one batch of 32 for the 64×64 shapes). A cut-off last line is
-dropped. Different settings (model, layer, θ, steps, data, resize, seed) with the same ``out``
-are an error; more methods or a larger ``n`` (the same seed draws a superset) extend the file.
+dropped. Different settings (model, layer, θ, steps, data, resize, seed, input normalisation,
+region weights) with the same ``out`` are an error; more methods or a larger ``n`` (the same
+seed draws a superset) extend the file.
 
 Under ``torchrun`` each rank takes every world_size-th pending image (gloo on CPU, nccl on
 GPU); after each round the ranks hand their rows to rank 0, the only writer, which holds a lock
@@ -24,9 +25,10 @@ import torch
 from torch import nn
 
 from ...cams import default_methods
-from ...cams.common import check_theta
+from ...cams.common import check_theta, input_normalization
+from ...cams.options import CamOptions, RegionWeights
 from ...models import ModelSpec
-from .items import Item
+from .items import Item, input_spec
 from .results import ResultsCSV, check_out, check_settings, results_lock
 from .scoring import Row, evaluate_batch
 from .sources import Source, check_methods, select_source
@@ -36,7 +38,13 @@ from .summary import write_summary
 @dataclass(frozen=True)
 class EvaluateConfig:
     """One evaluation: the model and methods, the images (see :func:`.sources.select_source`),
-    the metrics' settings and the results file ``out`` (``.md``, ``.png``, ``.run.json`` beside it)."""
+    the metrics' settings and the results file ``out`` (``.md``, ``.png``, ``.run.json`` beside it).
+
+    ``normalize``: ``"model"`` (default: the model's own mean/std, which pretrained weights expect)
+    or ``"none"`` (pixels in [0, 1], the paper's §4.1 input). ``region_weights``: the region map's
+    channel weights for ``scorecam`` and ``unioncam`` (:class:`~unioncam_lite.cams.options.CamOptions`;
+    ``None``: each method's own, the paper's f_c(M_k ⊙ I0) for UnionCAM, Score-CAM's softmax for Score-CAM).
+    """
 
     out: Path = Path("outputs/results.csv")
     model: str = "efficientnet_lite0"
@@ -52,6 +60,8 @@ class EvaluateConfig:
     steps: int = 50
     theta: float = 10.0
     device: str | None = None
+    normalize: str = "model"
+    region_weights: RegionWeights | None = None
 
 
 @dataclass
@@ -71,6 +81,8 @@ def run(config: EvaluateConfig) -> int:
 
     check_theta(config.theta)
     methods = check_methods(config.methods)
+    input_normalization(config.normalize, None, None)            # a ValueError names the choices
+    CamOptions(region_weights=config.region_weights)             # likewise
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     with results_lock(check_out(config.out), hold=rank == 0):    # the only writer: a second run refuses
         prepared = _prepare(config, rank)
@@ -88,7 +100,10 @@ def _prepare(config: EvaluateConfig, rank: int) -> _Prepared:
     source = select_source(dataset=config.dataset, root=config.root, split=config.split, images=config.images,
                            n=config.n, seed=config.seed, resize=config.resize)
     settings = {"model": config.model.lower().replace("-", "_"), "layer": config.layer, "theta": config.theta,
-                "steps": config.steps, **source.settings}
+                "steps": config.steps, **source.settings,
+                # None for the defaults, so that a run recorded before these settings existed still resumes
+                "normalize": None if config.normalize == "model" else config.normalize,
+                "region_weights": config.region_weights}
     results = ResultsCSV(out)
     previous = results.read(fix=rank == 0)      # every rank reads; only rank 0 writes (after the rendezvous)
     check_settings(out, settings, write=rank == 0)
@@ -127,6 +142,7 @@ def _evaluate(config: EvaluateConfig, prepared: _Prepared, methods: list[str], d
     from ...models import load_model, resolve_layer
 
     model, spec = load_model(config.model, device)
+    spec = input_spec(spec, config.normalize)    # "none": the model sees pixels in [0, 1]
     layer = config.layer or spec.target_layer
     resolve_layer(model, layer)
     items = prepared.source.items(spec)
@@ -170,7 +186,8 @@ def _compute(config: EvaluateConfig, model: nn.Module, spec: ModelSpec, layer: s
         if part:
             todo = list(dict.fromkeys(m for _, ms in part for m in ms))
             rows = evaluate_batch(model, spec, layer, [it for it, _ in part], todo, theta=config.theta,
-                                  steps=config.steps, batch_size=batch_size)
+                                  steps=config.steps, batch_size=batch_size,
+                                  options=CamOptions(region_weights=config.region_weights))
             wanted = {(it.name, m) for it, ms in part for m in ms}
             rows = [r for r in rows if (r["image"], r["method"]) in wanted]
         if world > 1:
@@ -190,7 +207,9 @@ def _summarise(config: EvaluateConfig, spec: ModelSpec, layer: str, items: list[
     for r in prepared.results.read():
         if r["image"] in names and r["method"] in methods:
             final.setdefault((r["image"], r["method"]), r)
+    inputs = "the model's mean/std" if config.normalize == "model" else "pixels in [0, 1], no mean/std"
+    weights = f"; region weights {config.region_weights}" if config.region_weights else ""
     title = (f"{spec.name} (target layer {layer}) on {prepared.source.description}; θ={config.theta:g}, "
-             f"{config.steps} insertion/deletion steps")
+             f"{config.steps} insertion/deletion steps; inputs: {inputs}{weights}")
     print(write_summary(list(final.values()), out, title))
     print(f"wrote {out} ({len(final)} rows), {out.with_suffix('.md')}, {out.with_suffix('.png')}")

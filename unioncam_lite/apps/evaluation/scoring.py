@@ -16,8 +16,9 @@ from torch import nn
 
 from ...cams import compute_cam
 from ...cams.common import Layer
+from ...cams.options import CamOptions
 from ...device import model_device
-from ...metrics import drop_increase_per_image, energy_pointing_game, insertion_deletion, iou_at_threshold, road
+from ...metrics import drop_increase_per_image, insertion_deletion, localisation_scores, road
 from ...models import ModelSpec
 from .items import Item
 
@@ -49,14 +50,19 @@ def map_metrics(model: nn.Module, spec: ModelSpec, x: torch.Tensor, cams: torch.
 
 
 def box_metrics(cams: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per image (N,): the :data:`BOX_METRICS` of ``cams`` against the ground-truth ``masks``."""
-    return {"energy pointing game": energy_pointing_game(cams, masks), "IoU@0.5": iou_at_threshold(cams, masks, 0.5)}
+    """Per image (N,): the :data:`BOX_METRICS` of ``cams`` against the ground-truth ``masks``, taken from
+    :func:`unioncam_lite.metrics.localisation_scores` (the per-map scores notebook 08 and the benchmarks use)."""
+    scores = localisation_scores(cams, masks, 0.5)
+    return {name: scores[name] for name in BOX_METRICS}
 
 
 def evaluate_batch(model: nn.Module, spec: ModelSpec, layer: Layer, items: list[Item], methods: list[str], *,
                    theta: float = 10.0, steps: int = 50, batch_size: int | None = None,
-                   with_road: bool = True) -> list[Row]:
+                   with_road: bool = True, options: CamOptions | None = None) -> list[Row]:
     """Rows of per-image metrics, one per (item, method), for items evaluated together.
+
+    ``options`` (:class:`~unioncam_lite.cams.options.CamOptions`, e.g. ``region_weights``) go to the
+    methods with masked passes (Score-CAM, UnionCAM).
 
     The class explained is the model's prediction. Box metrics (energy pointing game, IoU at
     0.5) are computed for the items that have a mask and left empty for the others; the ROAD
@@ -72,7 +78,7 @@ def evaluate_batch(model: nn.Module, spec: ModelSpec, layer: Layer, items: list[
     rows = []
     for method in methods:
         cams = compute_cam(method, model, x, layer, c, theta=theta, batch_size=batch_size, mean=spec.mean,
-                           std=spec.std, reshape_transform=spec.reshape_transform)
+                           std=spec.std, options=options, reshape_transform=spec.reshape_transform)
         m = map_metrics(model, spec, x, cams, c, steps=steps, batch_size=batch_size, with_road=with_road)
         box: dict[int, tuple[float | str, float | str]] = {}
         if masks is not None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from ...cams import METHODS
 from ...data import datasets
+from ...data.images import IMAGE_DIR
 from ...models import ModelSpec
 from .items import Item, sample_items, shapes_items
 
@@ -46,7 +47,7 @@ def select_source(*, dataset: str | None = None, root: str | Path | None = None,
                   images: str | Path | None = None, n: int | None = None, seed: int = 1000,
                   resize: str | None = None) -> Source:
     """The images named by ``dataset`` (with ``root``), or ``images`` (a folder, default
-    data/images, or ``"shapes"``): ``n`` of them (a random subset drawn with ``seed`` of a data
+    the bundled photographs, or ``"shapes"``): ``n`` of them (a random subset drawn with ``seed`` of a data
     set, the first n photographs, n shapes images: default all; 500 shapes), resized by ``resize``
     (default: stretch for a data set, fit for photographs)."""
     if dataset:
@@ -59,7 +60,7 @@ def select_source(*, dataset: str | None = None, root: str | Path | None = None,
         raise ValueError("root= goes with dataset=; for a folder of photographs use images=DIR")
     if str(images or "") == "shapes":
         return _shapes(n or 500, seed)
-    return _folder(images or "data/images", n, resize or "fit")
+    return _folder(images or IMAGE_DIR, n, resize or "fit")
 
 
 def _dataset(dataset: str, root: str | Path, split: str, n: int | None, seed: int, resize: str) -> Source:
