@@ -32,9 +32,10 @@ def drop_increase_per_image(model: nn.Module, x: torch.Tensor, cams: torch.Tenso
                             mean: Normalization = None, std: Normalization = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per image: relative drop max(0, y − o)/y (fraction) and whether the confidence increased.
 
-    "Increased" is y < o by more than ``INCREASE_TOL`` (1e-6 in probability), so that float
-    rounding between two forward passes of the same image (e.g. an all-ones map) is not
-    counted as an increase.
+    y and o are softmax probabilities of the class, f_c = the probability: the course's choice
+    (the paper writes a score y_c = f_c(I0) ∈ ℝ; see the package docstring). "Increased" is
+    y < o by more than ``INCREASE_TOL`` (1e-6 in probability), so that float rounding between
+    two forward passes of the same image (e.g. an all-ones map) is not counted as an increase.
     """
     cams = _check_maps(cams, x)
     idx = torch.as_tensor(class_idx, device=x.device).long().expand(x.shape[0])

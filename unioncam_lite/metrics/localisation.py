@@ -1,5 +1,6 @@
 # mypy: disallow-untyped-defs, disallow-incomplete-defs
-"""Localisation against a ground-truth mask: the energy-based pointing game and IoU at a threshold."""
+"""Localisation against a ground-truth mask: the energy-based pointing game, background energy,
+object recall and IoU at a threshold."""
 from __future__ import annotations
 
 import torch
@@ -16,6 +17,21 @@ def energy_pointing_game(cams: torch.Tensor, masks: torch.Tensor) -> torch.Tenso
     m = _check_masks(cams, masks)
     total = cams.flatten(1).sum(1)
     return (cams * m).flatten(1).sum(1) / total.clamp_min(torch.finfo(cams.dtype).tiny)
+
+
+def background_energy(cams: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Share of each map's energy outside the mask, 1 − Σ L·m / Σ L (1 − the energy pointing game), (N,)."""
+    return 1 - energy_pointing_game(cams, masks)
+
+
+def object_recall(cams: torch.Tensor, masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Share of the mask's pixels where the map is at least ``threshold``, |{L ≥ t} ∩ m| / |m|, (N,).
+
+    How *complete* a map is on the object (the claim of AMU, UnionCAM §3.2); an empty mask gives 0.
+    """
+    m = _check_masks(cams, masks)
+    hit = ((cams >= threshold) & m).flatten(1).sum(1)
+    return hit / m.flatten(1).sum(1).clamp_min(1)
 
 
 def iou_at_threshold(cams: torch.Tensor, masks: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
