@@ -36,7 +36,9 @@ def score_weights(scores, black):
 
 
 def my_union(L_den, L_reg, beta_den, beta_reg):
-    return ucl.normalize_maps(beta_den[:, None, None] * L_den + beta_reg[:, None, None] * L_reg)
+    """Eq. 6 with the course's weights: w = max(β, 0); L_reg where both are 0 (notebook 04)."""
+    w_den, w_reg = torch.relu(beta_den)[:, None, None], torch.relu(beta_reg)[:, None, None]
+    return torch.where((w_den == 0) & (w_reg == 0), L_reg, ucl.normalize_maps(w_den * L_den + w_reg * L_reg))
 
 
 def my_select(L_fused, L_reg, beta_fused, beta_reg):
@@ -135,11 +137,17 @@ def test_hint_greater_or_equal_in_eq8(capsys):
     (ex.check_score_weights, lambda s, b: torch.exp(s - b[:, None]) / torch.exp(s - b[:, None]).sum(1, keepdim=True),
      "torch.softmax subtracts the maximum"),
     (ex.check_score_weights, lambda s, b: torch.softmax(s - b[:, None], dim=0), "dim=1"),
-    (ex.check_union, lambda L1, L2, b1, b2: b1[:, None, None] * L1 + b2[:, None, None] * L2, "normalise each"),
+    (ex.check_union, lambda L1, L2, b1, b2: torch.relu(b1)[:, None, None] * L1 + torch.relu(b2)[:, None, None] * L2,
+     "normalise each"),
     (ex.check_union, lambda L1, L2, b1, b2: b1 * L1 + b2 * L2, "beta[:, None, None]"),
+    (ex.check_union, lambda L1, L2, b1, b2: ucl.normalize_maps(b1[:, None, None] * L1 + b2[:, None, None] * L2),
+     "you used β with its sign"),
+    (ex.check_union, lambda L1, L2, b1, b2: ucl.normalize_maps(torch.relu(b1)[:, None, None] * L1
+                                                               + torch.relu(b2)[:, None, None] * L2),
+     "the course's choice there is L_fused = L_reg"),
     (ex.check_select, lambda L1, L2, b1, b2: my_select(L2, L1, b1, b2), "swapped"),
 ], ids=["<= threshold", "global percentile", "no alpha", "alpha 0/0", "exp overflow", "softmax dim",
-        "not normalised", "broadcasting", "swapped"])
+        "not normalised", "broadcasting", "signed beta", "no fallback", "swapped"])
 def test_other_mistakes_get_hints(check, wrong, hint, capsys):
     ok, out = run(check, wrong, capsys, seed=3 if check is ex.check_denoised_cam else None)
     assert not ok
@@ -272,3 +280,79 @@ def test_hidden_cases_differ_by_seed():
         ex.check_gradcam_weights(lambda W, seen=seen: seen.append(tuple(W.shape)) or W.mean(dim=(2, 3)), seed=seed)
         shapes.append(seen)
     assert shapes[0] != shapes[1]
+
+
+def union_ratio(L_den, L_reg, beta_den, beta_reg):
+    """The subtly wrong answer 04's old text invited: w = β / (β_den + β_reg), right only for positive β."""
+    total = (beta_den + beta_reg)[:, None, None]
+    return ucl.normalize_maps(beta_den[:, None, None] / total * L_den + beta_reg[:, None, None] / total * L_reg)
+
+
+@pytest.mark.parametrize("seed", [None, 0, 271828])
+def test_union_ratio_answer_fails_with_its_hint_visible_and_hidden(seed, capsys):
+    """Before: the visible cases had no negative sum β_den + β_reg, so this answer passed them; and
+    a hidden failure said only '8192 of 8192 values differ' with no hint."""
+    ok, out = run(ex.check_union, union_ratio, capsys, seed=seed)
+    assert not ok
+    assert "you weighted by w = β / (β_den + β_reg)" in out.out and "max(β, 0)" in out.out
+    assert "this case: maps of " in out.out and "β_den = [" in out.out
+    if seed is None:
+        assert "✗ union (Eq. 6) [β_den + β_reg < 0]" in out.out and "✓ union (Eq. 6) [every β positive]" in out.out
+    else:
+        assert "[hidden: negative β" in out.out
+
+
+def test_union_reference_by_hand():
+    """The course's rule on numbers worked out by hand: one 1x2 map pair, each β case."""
+    L1, L2 = torch.tensor([[[1.0, 0.0]]]), torch.tensor([[[0.25, 1.0]]])
+    fused = lambda bd, br: ex.UNION.reference(L1, L2, torch.tensor([bd]), torch.tensor([br]))[0, 0].tolist()  # noqa: E731
+    # 0.5·[1, 0] + 0.5·[0.25, 1] = [0.625, 0.5] → min-max → [1, 0]
+    assert fused(0.5, 0.5) == [1.0, 0.0]
+    # 0.2·[1, 0] + 0.6·[0.25, 1] = [0.35, 0.6] → [0, 1]
+    assert fused(0.2, 0.6) == pytest.approx([0.0, 1.0])
+    # β_den < 0: w_den = 0, so L_fused = normalise(0.6·[0.25, 1]) = [0, 1]
+    assert fused(-0.9, 0.6) == pytest.approx([0.0, 1.0])
+    # both ≤ 0: L_reg as it is
+    assert fused(-0.2, -0.1) == [0.25, 1.0] and fused(0.0, 0.0) == [0.25, 1.0]
+    # only the ratio matters while both are positive
+    assert fused(0.3, 0.9) == pytest.approx(fused(0.1, 0.3))
+
+
+def test_union_signed_inverts_where_the_relu_does_not():
+    """Why the ReLU: with both β negative, Eq. 6 as printed inverts the map (its object becomes 0)."""
+    L1 = torch.tensor([[[1.0, 0.5, 0.0]]])
+    L2 = torch.tensor([[[0.8, 1.0, 0.0]]])
+    b1, b2 = torch.tensor([-0.2]), torch.tensor([-0.3])
+    signed = ucl.normalize_maps(b1[:, None, None] * L1 + b2[:, None, None] * L2)
+    # -0.2·[1, 0.5, 0] - 0.3·[0.8, 1, 0] = [-0.44, -0.4, 0] → min-max → [0, 0.04/0.44, 1]: the background on top
+    assert signed[0, 0].tolist() == pytest.approx([0.0, 0.04 / 0.44, 1.0])
+    assert torch.equal(ex.UNION.reference(L1, L2, b1, b2), L2)   # L_reg: the object stays on top
+
+
+def test_course_reference_agrees_with_the_library_union_for_non_negative_beta():
+    g = torch.Generator().manual_seed(0)
+    L1, L2 = ucl.normalize_maps(torch.rand(5, 6, 7, generator=g)), ucl.normalize_maps(torch.rand(5, 6, 7, generator=g))
+    b1, b2 = torch.rand(5, generator=g), torch.rand(5, generator=g)
+    b1[0] = 0.0
+    assert torch.allclose(ex.UNION.reference(L1, L2, b1, b2), ucl.union(L1, L2, b1, b2), atol=1e-6)
+
+
+def test_course_reference_agrees_with_the_library_union_for_negative_beta():
+    """The library's union follows the same rule (ReLU'd weights, L_reg where both are 0)."""
+    g = torch.Generator().manual_seed(1)
+    L1, L2 = ucl.normalize_maps(torch.rand(4, 6, 7, generator=g)), ucl.normalize_maps(torch.rand(4, 6, 7, generator=g))
+    b1, b2 = torch.tensor([-0.3, 0.2, -0.1, 0.0]), torch.tensor([0.1, -0.4, -0.2, 0.0])
+    assert torch.allclose(ex.UNION.reference(L1, L2, b1, b2), ucl.union(L1, L2, b1, b2), atol=1e-6)
+
+
+@pytest.mark.parametrize("check,wrong", [(ex.check_gradcam_weights, lambda W: W.sum(dim=(2, 3)) * 0.5),
+                                         (ex.check_denoise, lambda W, t: W * 0.5),
+                                         (ex.check_score_weights, lambda s, b: s * 0),
+                                         (ex.check_select, lambda L1, L2, b1, b2: (L1 * 0.5, ["fused"] * len(b1)))])
+def test_hidden_failures_say_what_is_special_and_what_to_check(check, wrong, capsys):
+    """Before: a hidden case's failure showed only how many values differ."""
+    ok, out = run(check, wrong, capsys, seed=7)
+    assert not ok
+    failed = [line for line in out.out.splitlines() if line.startswith("✗")]
+    assert failed and all("hidden" in line for line in failed)
+    assert out.out.count("  this case: ") == len(failed) and out.out.count("  check: ") == len(failed)

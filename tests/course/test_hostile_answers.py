@@ -28,7 +28,8 @@ PACKAGE = ROOT / "unioncam_lite"
 
 
 def my_union(L_den, L_reg, beta_den, beta_reg):
-    return ucl.normalize_maps(beta_den[:, None, None] * L_den + beta_reg[:, None, None] * L_reg)
+    w_den, w_reg = beta_den.clamp_min(0)[:, None, None], beta_reg.clamp_min(0)[:, None, None]
+    return torch.where((w_den == 0) & (w_reg == 0), L_reg, ucl.normalize_maps(w_den * L_den + w_reg * L_reg))
 
 
 def on_a_new_thread(*args):
@@ -172,7 +173,9 @@ def test_fresh_checkers_refuse_other_package_files(tmp_path):
 # ------------------------------------------------------------------ through real nbgrader
 
 LESSON_SOLUTION = ('def my_union(L_den, L_reg, beta_den, beta_reg):\n    """Eq. 6."""\n'
-                   "    return ucl.normalize_maps(beta_den[:, None, None] * L_den + beta_reg[:, None, None] * L_reg)")
+                   "    w_den, w_reg = beta_den.clamp_min(0)[:, None, None], beta_reg.clamp_min(0)[:, None, None]\n"
+                   "    fused = ucl.normalize_maps(w_den * L_den + w_reg * L_reg)\n"
+                   "    return torch.where((w_den == 0) & (w_reg == 0), L_reg, fused)")
 SUBMISSIONS = {   # student -> (answer cell, points expected)
     "honest": (LESSON_SOLUTION, 2),
     "thread": ("import threading\n\ndef my_union(L_den, L_reg, beta_den, beta_reg):\n    out = {}\n"
@@ -200,7 +203,7 @@ def lesson():
     solution = nbformat.v4.new_code_cell(LESSON_SOLUTION, metadata={"tags": ["solution"]})
     check = nbformat.v4.new_code_cell("from unioncam_lite.course.exercises import check_union\n\n"
                                       "assert check_union(my_union)", metadata={"tags": ["check"]})
-    nb.cells = [nbformat.v4.new_code_cell("import unioncam_lite as ucl"), solution, check]
+    nb.cells = [nbformat.v4.new_code_cell("import torch\nimport unioncam_lite as ucl"), solution, check]
     return nb
 
 

@@ -12,14 +12,14 @@ from unioncam_lite.course.student import blank_solution, make_student_copies
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 EXPECTED = ["00_setup_and_model", "01_gradients", "02_denoising", "03_region_maps", "04_union", "05_selection",
-            "06_metrics", "07_explore"]
+            "06_metrics", "07_explore", "08_testing_the_claims"]
 
 
 def read(name):
     return nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
 
 
-def test_the_eight_notebooks_exist():
+def test_the_course_notebooks_exist():
     assert sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")) == EXPECTED
 
 
@@ -95,3 +95,20 @@ def test_the_paper_is_cited_with_its_doi():
     assert "complete by construction" not in text
     for name in ("Activation Map Denoising", "Activation Map Union", "Activation Map Selection"):
         assert name in text
+
+
+def test_04_teaches_the_course_weights_for_a_negative_beta():
+    """Before: 04 said "the weights only matter through their ratio" and titled its figure
+    w_den = β_den/(β_den+β_reg), which invited the answer that fails whenever a β is negative."""
+    nb = read("04_union")
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "only matter through their *ratio*" not in text and "While both gains are positive only their *ratio*" in text
+    assert "w_\\text{den} = \\max(\\beta_\\text{den}, 0)" in text and "**Course choice:**" in text
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "β_den/(β_den+β_reg)" not in code
+    solution = next(c.source for c in nb.cells if "solution" in c.metadata.get("tags", []))
+    namespace = {}
+    exec("import torch\nimport unioncam_lite as ucl\n" + solution, namespace)
+    from unioncam_lite.course.exercises import check_union
+
+    assert check_union(namespace["my_union"])     # the notebook's own answer passes the negative-β cases

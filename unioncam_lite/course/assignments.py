@@ -16,14 +16,21 @@ source: the cells are found by their tags, never by position or text:
   that call the library function they should write). The hidden block reads the checkers fresh
   from the package's files, checked against their digests at the course's making
   (:mod:`.fresh`), so an answer cell that replaced ``check_union`` is still graded;
+* a ``solution`` whose function no ``check`` cell calls (notebook 08's exercises, which have no
+  checker with hidden cases yet) becomes a *manually graded* code answer worth ``--points``: nbgrader
+  cannot autograde it, so the instructor grades it by hand (the notebook itself compares the answer
+  with the library's function and says so in one line);
 * a markdown cell tagged ``think`` (the question, then ``<details><summary>Answer</summary> ...
   </details>``): a read-only question cell, then a manually graded answer cell worth
   ``--think-points`` (default 1) whose reference answer (the details' text) students don't get.
 
 Only ``source/`` is rewritten (atomically, after every notebook was converted); an existing
 ``nbgrader_config.py`` and nbgrader's own folders (release, submitted, autograded, feedback) and
-database are never touched. ``--seed`` defaults to a random number, printed and kept in the
-hidden tests of ``source/`` (students can't read it there).
+database are never touched. The hidden tests' seed is drawn at random at the course's first making
+and stored in ``COURSE/hidden_tests_seed.txt`` (:func:`course_seed`); later runs keep it, so a
+regenerated ``source/`` grades a term's submissions with the same hidden tests. ``--seed N`` sets
+it and ``--new-seed`` draws a fresh one (both stored): nbgrader's feedback shows the hidden tests'
+source, seed included, so every term (or release) needs a new seed.
 """
 from __future__ import annotations
 
@@ -32,13 +39,18 @@ import copy
 import hashlib
 import inspect
 import re
-import secrets
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from ..outputs import write_text_atomic
 from . import exercises, fresh
+from .extras import LazyModule
+from .seeds import SEED_FILE, SEED_NOTE, course_seed  # noqa: F401 (course_seed is part of this module's API)
+
+if TYPE_CHECKING:
+    import nbformat
+else:   # the course extra, imported when first used (extras.py): this module imports without it
+    nbformat = LazyModule("nbformat")
 
 THINK_ANSWER = re.compile(r"(?s)^(?P<question>.*?)<details>\s*<summary>.*?</summary>(?P<answer>.*?)</details>"
                           r"(?P<rest>.*)$")
@@ -53,6 +65,11 @@ c.CourseDirectory.course_id = "{course_id}"
 c.Exchange.root = {exchange!r}
 # notebook cells may run for minutes on a slow CPU (nbgrader's default limit is 30 s per cell)
 c.Execute.timeout = 600
+
+# feedback pages readable offline: equations as MathML, no MathJax from a CDN (unioncam_lite.course.feedback)
+from unioncam_lite.course.feedback import configure_feedback  # noqa: E402
+
+configure_feedback(c)
 '''
 
 
@@ -133,6 +150,8 @@ exec(compile(_source, _package + "/course/fresh.py", "exec"), _fresh)
 _checkers = _fresh["fresh_exercises"](_package, "{package}")"""
 
 
+HIDDEN_FAILED = ("a hidden case failed: the ✗ line above names it, says what is special about it (this case:) "
+                 "and what to check")
 def fresh_checkers_code() -> str:
     """The hidden tests' first lines: ``_checkers``, the exercises module read fresh from this
     package's files (:func:`.fresh.fresh_exercises`), with the digests of the files as they are now."""
@@ -144,7 +163,8 @@ def fresh_checkers_code() -> str:
 def add_hidden_tests(source: str, seed: int) -> str:
     """The check cell followed by the same checks on inputs drawn from ``seed`` by checkers read
     fresh from the package (:func:`fresh_checkers_code`), as nbgrader hidden tests."""
-    hidden = [f"assert _checkers.{func.split('.')[-1]}({arg}, seed={seed})" for func, arg in check_calls(source)]
+    hidden = [f"assert _checkers.{func.split('.')[-1]}({arg}, seed={seed}), {HIDDEN_FAILED!r}"
+              for func, arg in check_calls(source)]
     return "\n".join([source.rstrip(), "### BEGIN HIDDEN TESTS", fresh_checkers_code(), *hidden,
                       "### END HIDDEN TESTS"])
 
@@ -174,12 +194,18 @@ def make_assignment(nb: nbformat.NotebookNode, seed: int, points: float = 2, thi
     cells: list[nbformat.NotebookNode] = []
     used: set[str] = set()
     exercises_found = thinks = 0
+    checked = {learner for cell in nb.cells if cell.cell_type == "code" and "check" in _tags(cell)
+               for _, learner in check_calls(cell.source)}
     for cell in nb.cells:
         tags = _tags(cell)
         if cell.cell_type == "code" and "solution" in tags:
             name = solution_function(cell.source).name
             cell.source = mark_solution(cell.source)
-            cell.metadata["nbgrader"] = nbgrader_metadata(_unique(name, used), solution=True)
+            if name in checked:   # autograded by its check cell's tests
+                cell.metadata["nbgrader"] = nbgrader_metadata(_unique(name, used), solution=True)
+            else:                 # no checker: a manually graded code answer
+                cell.metadata["nbgrader"] = nbgrader_metadata(_unique(name, used), solution=True, grade=True,
+                                                              points=points)
             exercises_found += 1
         elif cell.cell_type == "code" and "check" in tags:
             learner = re.sub(r"\W+", "_", check_calls(cell.source)[0][1]).strip("_")
@@ -220,8 +246,9 @@ def _write_atomic(path: Path, text: str) -> None:
 def make_course(notebooks: Path, course: Path, *, seed: int | None = None, points: float = 2,
                 think_points: float = 1, exchange: Path | None = None, course_id: str = "unioncam-lite"
                 ) -> list[Path]:
-    """Write ``course/source/<name>/<name>.ipynb`` per notebook with exercises (and
-    ``course/nbgrader_config.py`` if missing); returns the written notebooks."""
+    """Write ``course/source/<name>/<name>.ipynb`` per notebook with exercises, the seed to
+    ``course/hidden_tests_seed.txt`` (``seed``, else the stored one, else a random draw: :func:`course_seed`)
+    and ``course/nbgrader_config.py`` if missing; returns the written notebooks."""
     notebooks, course = Path(notebooks), Path(course)
     paths = sorted(notebooks.glob("*.ipynb"))
     if not paths:
@@ -232,7 +259,7 @@ def make_course(notebooks: Path, course: Path, *, seed: int | None = None, point
         raise ValueError("points must be positive")
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", course_id):
         raise ValueError(f"course id {course_id!r}: use letters, digits, '-' and '_' only")
-    seed = secrets.randbelow(10**6) if seed is None else int(seed)
+    seed = course_seed(course, seed)[0]
     made = {}
     for path in paths:  # convert everything before writing anything
         try:
@@ -248,6 +275,7 @@ def make_course(notebooks: Path, course: Path, *, seed: int | None = None, point
         target = course / "source" / name / f"{name}.ipynb"
         _write_atomic(target, nbformat.writes(nb))
         written.append(target)
+    _write_atomic(course / SEED_FILE, f"{SEED_NOTE}{seed}\n")
     config = course / "nbgrader_config.py"
     if not config.exists():
         exchange = Path(exchange) if exchange is not None else course / "exchange"

@@ -10,6 +10,7 @@ stdout, so that a checker never raises (output on stderr would cost an nbgrader 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any, TypeVar, cast
 
 import torch
 
+from ..cams import ThetaHasNoEffectWarning
 from .watching import watch_calls
 
 Args = tuple
@@ -56,6 +58,8 @@ class Exercise:
     nan_hint: str = ""
     visible: Callable[..., Cases] = _no_cases
     hidden: Callable[[int], Cases] = _no_cases
+    about: Callable[[Args], str] | None = None  # what is special about a case (:mod:`.case_notes`)
+    advice: str = ""                             # what to check when no known mistake explains a failure
 
 
 # ---------------------------------------------------------------- running and comparing
@@ -170,6 +174,7 @@ def run_case(ex: Exercise, fn: Callable, label: str, args: Args) -> str:
     inputs = _clone(args)
     with warnings.catch_warnings(record=True) as caught, watch_calls(ex.forbidden) as watch:
         warnings.simplefilter("always")  # shown on stdout below: stderr would cost a graded cell its points
+        warnings.filterwarnings("ignore", category=ThetaHasNoEffectWarning)   # the library's, not the answer's
         try:
             got = plain(fn(*inputs))     # copied before the watch ends: no code of the answer runs later
         except NotImplementedError:
@@ -182,6 +187,7 @@ def run_case(ex: Exercise, fn: Callable, label: str, args: Args) -> str:
                 hint = (f" — the inputs have shapes {shapes}: add the missing dimensions so they broadcast, "
                         "e.g. beta[:, None, None] for a (N,) tensor against (N, H, W) maps")
             print(f"✗ {ex.name} [{label}]: your function raised {type(err).__name__}: {err}{hint}")
+            explain_failure(ex, None, args)
             return "fail"
     for w in caught:
         print(f"  note: your function warned: {w.category.__name__}: {w.message}")
@@ -204,15 +210,27 @@ def run_case(ex: Exercise, fn: Callable, label: str, args: Args) -> str:
         print(f"✓ {ex.name} [{label}]: matches the library")
         return "ok"
     print(f"✗ {ex.name} [{label}]: {problem}")
-    for mistake in ex.mistakes:
+    explain_failure(ex, got, args)
+    return "fail"
+
+
+def explain_failure(ex: Exercise, got: object, args: Args) -> None:
+    """Under a ✗ line: what is special about the case (``this case:``), then the hint of the known
+    mistake the answer ``got`` matches, or else the exercise's advice (``check:``); ``got`` is None
+    when the answer raised."""
+    if ex.about is not None:
+        with contextlib.suppress(Exception):   # a note must never hide the result
+            print(f"  this case: {ex.about(args)}")
+    for mistake in ex.mistakes if got is not None else ():
         try:
             variant = mistake.variant(*_clone(args))
         except Exception:
             continue
         if differ(got, variant, ex.rtol) is None:
             print(f"  hint: {mistake.message(args)}")
-            break
-    return "fail"
+            return
+    if ex.advice:
+        print(f"  check: {ex.advice}")
 
 
 def check(ex: Exercise, fn: object, cases: Cases) -> bool:
@@ -246,6 +264,7 @@ def feedback(checker: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> bool:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            warnings.filterwarnings("ignore", category=ThetaHasNoEffectWarning)   # a fact of the layer, not feedback
             try:
                 ok = checker(*args, **kwargs)
             except Exception as err:  # a bug of the checker or of the tensors given to it

@@ -23,11 +23,12 @@ from collections.abc import Callable
 
 import torch
 
-from ..cams.common import normalize_maps
 from ..cams.gradient import gradcam_map
-from ..cams.unioncam import denoise_gradients, denoised_cam, pixel_alpha, select, union
+from ..cams.unioncam import denoise_gradients, denoised_cam, pixel_alpha
+from . import case_notes as notes
 from . import hidden_inputs as hidden
 from .checking import Args, Cases, Exercise, Mistake, feedback, run_exercise
+from .union_exercises import SELECT, UNION
 
 
 def _random(shape: tuple[int, ...], seed: int, positive: bool = False) -> torch.Tensor:
@@ -54,7 +55,8 @@ GRADCAM_WEIGHTS = Exercise(
                       lambda a: f"your values are h·w = {_hw(a)} times too large: you summed the gradients "
                                 "over the positions; Grad-CAM's weight is their mean (divide by h·w, or "
                                 ".mean(dim=(2, 3)))"),),
-    visible=_gradcam_weights_cases, hidden=hidden.gradcam_weights)
+    visible=_gradcam_weights_cases, hidden=hidden.gradcam_weights, about=notes.gradcam_weights,
+    advice="average over the last two dimensions (h, w), per image and channel: W.mean(dim=(2, 3)) → (N, K)")
 
 
 def _gradcam_map_cases(A_real: torch.Tensor | None = None, W_real: torch.Tensor | None = None) -> Cases:
@@ -63,7 +65,9 @@ def _gradcam_map_cases(A_real: torch.Tensor | None = None, W_real: torch.Tensor 
 
 
 GRADCAM_MAP = Exercise("Grad-CAM map", gradcam_map, forbidden=(gradcam_map,),
-                       visible=_gradcam_map_cases, hidden=hidden.gradcam_map)
+                       visible=_gradcam_map_cases, hidden=hidden.gradcam_map, about=notes.gradcam_map,
+                       advice="weights = the spatial mean of W (N, K); the map = ReLU(Σ_k w_k A_k) over the channels "
+                              "(dim=1), the ReLU after the sum, not on A or W")
 
 
 # ---------------------------------------------------------------- denoising, Eq. 1-3 (notebook 02)
@@ -110,7 +114,9 @@ DENOISE = Exercise(
                 "your threshold is one percentile of the whole tensor; Eq. 1 takes it per image and channel, "
                 "over that channel's h·w values (flatten the last two dimensions, keepdim=True)"),
     ),
-    visible=_denoise_cases, hidden=hidden.denoise)
+    visible=_denoise_cases, hidden=hidden.denoise, about=notes.denoise,
+    advice="the threshold per image and channel over its h·w values (flatten(2), keepdim=True), "
+           "torch.quantile's default (linear) method, keep W ≥ threshold, and return W's shape")
 
 
 def _alpha_over(total_fn: Callable) -> Callable:
@@ -143,7 +149,9 @@ DENOISED_CAM = Exercise(
                 "α normalises each channel on its own: sum ReLU(W) over the positions (dim=(2, 3)), "
                 "not over channels too"),
     ),
-    visible=_denoised_cam_cases, hidden=hidden.denoised_cam)
+    visible=_denoised_cam_cases, hidden=hidden.denoised_cam, about=notes.denoised_cam,
+    advice="α = 1 / Σ_positions ReLU(W) per image and channel where W > 0, else 0 (no division by 0); "
+           "L_den = Σ_k α·ReLU(W)·A over the channels, without a ReLU around the sum")
 
 
 # ---------------------------------------------------------------- Score-CAM (notebook 03)
@@ -164,56 +172,8 @@ SCORE_WEIGHTS = Exercise(
         Mistake(lambda s, b: s - b[:, None],
                 "these are the raw score gains: Score-CAM's weights are their softmax over the channels"),
     ),
-    visible=_score_weights_cases, hidden=hidden.score_weights)
-
-
-# ---------------------------------------------------------------- union and selection, Eq. 6 and 8 (04, 05)
-
-def _union_cases() -> Cases:
-    L1 = normalize_maps(_random((3, 8, 8), 12, True))
-    L2 = normalize_maps(_random((3, 8, 8), 13, True))
-    return [("random", (L1, L2, torch.tensor([0.2, 0.5, 0.9]), torch.tensor([0.3, 0.1, 0.8]))),
-            ("one β negative", (L1, L2, torch.tensor([-0.1, 0.4, 0.2]), torch.tensor([0.3, 0.3, 0.3])))]
-
-
-UNION = Exercise(
-    "union (Eq. 6)", union, forbidden=(union,),
-    mistakes=(
-        Mistake(lambda L1, L2, b1, b2: b1[:, None, None] * L1 + b2[:, None, None] * L2,
-                "the weighted sum is right; now normalise each image's map to [0, 1] (min-max, e.g. "
-                "ucl.normalize_maps)"),
-        Mistake(lambda L1, L2, b1, b2: (lambda s: (s - s.min()) / (s.max() - s.min()))(
-                    b1[:, None, None] * L1 + b2[:, None, None] * L2),
-                "normalise each image's map separately (min and max over its own H×W), not over the whole batch"),
-    ),
-    visible=_union_cases, hidden=hidden.union)
-
-
-def _select_ge(L_fused: torch.Tensor, L_reg: torch.Tensor, beta_fused: torch.Tensor,
-               beta_reg: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
-    wins = beta_fused >= beta_reg
-    return torch.where(wins[:, None, None], L_fused, L_reg), ["fused" if w else "region" for w in wins.tolist()]
-
-
-def _select_swapped(L_fused: torch.Tensor, L_reg: torch.Tensor, beta_fused: torch.Tensor,
-                    beta_reg: torch.Tensor) -> tuple[torch.Tensor, None]:
-    return select(L_reg, L_fused, beta_fused, beta_reg)[0], None  # the maps swapped, whatever the choices
-
-
-def _select_cases() -> Cases:
-    L1 = normalize_maps(_random((3, 8, 8), 14, True))
-    L2 = normalize_maps(_random((3, 8, 8), 15, True))
-    return [("fused wins, region wins, tie", (L1, L2, torch.tensor([0.5, 0.1, 0.3]), torch.tensor([0.4, 0.2, 0.3])))]
-
-
-SELECT = Exercise(
-    "select (Eq. 8)", select, forbidden=(select,),
-    mistakes=(
-        Mistake(_select_ge, "your answer differs only where β_fused == β_reg (a tie): Eq. 8 takes L_fused only "
-                            "if β_fused > β_reg, strictly, so a tie gives L_reg ('region') — use >, not >="),
-        Mistake(_select_swapped, "the branches are swapped: L_fused when β_fused > β_reg, else L_reg"),
-    ),
-    visible=_select_cases, hidden=hidden.select)
+    visible=_score_weights_cases, hidden=hidden.score_weights, about=notes.score_weights,
+    advice="subtract each image's black score from its row (black[:, None]) and take torch.softmax over dim=1")
 
 
 # ---------------------------------------------------------------- the checkers the notebooks call
@@ -253,7 +213,8 @@ def check_score_weights(fn: Callable, scores_real: torch.Tensor | None = None,
 
 @feedback
 def check_union(fn: Callable, *, seed: int | None = None) -> bool:
-    """Exercise 04: ``fn(L_den, L_reg, beta_den, beta_reg)`` = normalise(β_den·L_den + β_reg·L_reg) (Eq. 6)."""
+    """Exercise 04: ``fn(L_den, L_reg, beta_den, beta_reg)`` = normalise(w_den·L_den + w_reg·L_reg), w = max(β, 0),
+    L_reg where both w are 0 (Eq. 6 with the course's weights, :func:`union_weights_relu`)."""
     return run_exercise(UNION, fn, seed=seed)
 
 

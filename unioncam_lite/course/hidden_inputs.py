@@ -127,7 +127,13 @@ def union(seed: int) -> Cases:
     n, h = d.integer(2, 4), d.integer(4, 12)
     L1 = normalize_maps(d.tensor(n, h, h + 3, positive=True))
     L2 = normalize_maps(d.tensor(n, h, h + 3, positive=True))
+    # the negative βs of Eq. 6: one β < 0 with a positive sum, a negative sum, both β < 0
+    low, high = d.uniforms(-0.5, -0.05, 3), d.uniforms(0.05, 0.5, 3)
+    beta_den = torch.stack([low[0], low[1], low[2]])
+    beta_reg = torch.stack([high[0] - low[0], (low[1] * d.uniform(0.1, 0.9)).abs(), -high[2]])
     return [(f"hidden: random {n}x{h}x{h + 3}", (L1, L2, d.uniforms(-0.5, 1, n), d.uniforms(-0.5, 1, n))),
+            (f"hidden: negative β, {h}x{h + 3}", (L1[:1].expand(3, -1, -1).clone(), L2[:1].expand(3, -1, -1).clone(),
+                                                beta_den, beta_reg)),
             ("hidden: real maps, shapes CNN", (r.denoised, r.region, r.beta_denoised, r.beta_region))]
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 import ast
 import copy
 from pathlib import Path
-
-import nbformat
-from nbgrader.preprocessors import ClearSolutions
+from typing import TYPE_CHECKING
 
 from .assignments import mark_solution, nbgrader_metadata, solution_function
+from .extras import LazyModule, require
+
+if TYPE_CHECKING:
+    import nbformat
+else:   # the course extra, imported when first used (extras.py): this module imports without it
+    nbformat = LazyModule("nbformat")
 
 _MESSAGE = "@@unioncam-lite exercise@@"   # ClearSolutions' stub is one text; each cell's message replaces this
 _STUB = f'# your code here\nraise NotImplementedError("Exercise: {_MESSAGE}")'
@@ -47,8 +51,9 @@ def blank_solutions(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.metadata["nbgrader"] = nbgrader_metadata(f"solution_{i}", solution=True)
     if not messages:
         return nb
+    preprocessors = require("nbgrader.preprocessors")
     try:
-        cleared, _ = ClearSolutions(code_stub={"python": _STUB}).preprocess(marked, {})
+        cleared, _ = preprocessors.ClearSolutions(code_stub={"python": _STUB}).preprocess(marked, {})
     except RuntimeError as err:   # solution markers in a cell not tagged 'solution'
         raise ValueError(f"nbgrader could not clear the solutions: {err}") from err
     for i, message in messages.items():

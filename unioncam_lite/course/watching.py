@@ -17,8 +17,11 @@ thread that existed before the block, code run in another process, or an edited 
 A call made during the block by another thread, for another reason, counts too.
 """
 from __future__ import annotations
+import __future__
 
+import inspect
 import sys
+import textwrap
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +47,26 @@ def code_signature(code: types.CodeType) -> tuple:
     """What a code object computes, without its names: its bytecode and constants (nested code
     objects by their own signature). A renamed or recompiled copy has the same signature."""
     return code.co_code, tuple(_constant(c) for c in code.co_consts)
+
+
+def _recompiled_signatures(f: types.FunctionType) -> list[tuple]:
+    """The signatures of ``f``'s source compiled on its own, as an answer cell compiles a pasted copy
+    (with and without ``from __future__ import annotations``). Its bytecode can differ from the
+    module's: Python 3.11 loads ``torch.where`` with LOAD_ATTR where ``import torch`` is in the same
+    source, and with LOAD_METHOD where it is not."""
+    try:
+        source = textwrap.dedent(inspect.getsource(f))
+    except (OSError, TypeError):
+        return []
+    found = []
+    for flags in (0, __future__.annotations.compiler_flag):
+        try:
+            module = compile(source, "<copy>", "exec", flags, dont_inherit=True)
+        except SyntaxError:
+            continue
+        found += [code_signature(c) for c in module.co_consts
+                  if isinstance(c, types.CodeType) and c.co_name == f.__code__.co_name]
+    return found
 
 
 @dataclass
@@ -115,6 +138,8 @@ def watch_calls(functions: Iterable[Callable]) -> Iterator[Watch]:
     block runs, and calls that would turn the watch off; see the module's docstring."""
     watched = [f for f in functions if isinstance(f, types.FunctionType)]
     signatures = {code_signature(f.__code__): f.__name__ for f in watched}
+    for f in watched:
+        signatures.update(dict.fromkeys(_recompiled_signatures(f), f.__name__))
     watch = Watch()
     if not signatures:
         yield watch

@@ -4,7 +4,6 @@ learners (:mod:`unioncam_lite.course.student`) and as an nbgrader course for ins
 from __future__ import annotations
 
 import argparse
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,10 @@ def register(sub: Any) -> None:
                                    "notebooks.")
     p.add_argument("notebooks", nargs="?", default=str(NOTEBOOKS), help="default: notebooks/")
     p.add_argument("course", nargs="?", default="course", help="default: ./course")
-    p.add_argument("--seed", type=int, help="seed of the hidden tests' inputs (default: random)")
+    p.add_argument("--seed", type=int, help="seed of the hidden tests' inputs (default: the one stored in "
+                                            "COURSE/hidden_tests_seed.txt, drawn at random at the first run)")
+    p.add_argument("--new-seed", action="store_true",
+                   help="draw a fresh seed (a new term or release: the feedback shows the old one)")
     p.add_argument("--points", type=float, default=2, help="points of each autograded exercise (default 2)")
     p.add_argument("--think-points", type=float, default=1,
                    help="points of each manually graded 'Think' answer (default 1)")
@@ -47,17 +49,22 @@ def student(args: argparse.Namespace) -> int:
 
 def assignments(args: argparse.Namespace) -> int:
     """Write the course; print each notebook written, the seed of the hidden tests and the config used."""
-    from ...course.assignments import make_course
+    from ...course.assignments import course_seed, make_course
 
-    seed = secrets.randbelow(10**6) if args.seed is None else args.seed
-    config_existed = (Path(args.course) / "nbgrader_config.py").exists()
+    seed, how = course_seed(Path(args.course), args.seed, args.new_seed)
+    config = Path(args.course) / "nbgrader_config.py"
+    config_existed = config.exists()
     written = make_course(Path(args.notebooks), Path(args.course), seed=seed, points=args.points,
                           think_points=args.think_points, exchange=args.exchange, course_id=args.course_id)
     for path in written:
         print(f"wrote {path}")
     kept = " (kept the existing one)" if config_existed else ""
-    print(f"{len(written)} assignments in {args.course}/source, hidden tests with seed {seed}; "
-          f"nbgrader config: {Path(args.course) / 'nbgrader_config.py'}{kept}")
+    print(f"{len(written)} assignments in {args.course}/source, hidden tests with seed {seed} ({how}; a new term: "
+          f"--new-seed); nbgrader config: {config}{kept}")
     if config_existed and args.exchange:
         print("note: --exchange was not applied: edit c.Exchange.root in the existing nbgrader_config.py")
+    if config_existed and "configure_feedback" not in config.read_text():
+        print("note: this nbgrader_config.py predates offline feedback; add these two lines to it so that the "
+              "feedback's equations show without network:\n"
+              "    from unioncam_lite.course.feedback import configure_feedback\n    configure_feedback(c)")
     return 0
