@@ -8,7 +8,7 @@ and the kernels listen on 127.0.0.1 only. ``voila_command`` is also what tests/t
 and tests/test_app_server.py start, so the tests serve exactly what `make app` serves.
 
 What a visitor may cost, and who may call the server, is set in app/config/voila.py (read by
-Voilà from that folder only): at most 4 kernels at once (about 1.1 GB each), a kernel ended after
+Voilà from that folder only): at most 4 kernels at once (about 1 GB each), a kernel ended after
 10 minutes without activity, requests refused (403) unless their ``Host`` is a loopback address or
 ``localhost``, websocket messages up to 64 MiB (the app refuses uploads over 50 MB with an
 ``error:`` line; the page (template ``unioncam``) sends no content of a larger file).

@@ -3,9 +3,11 @@
 ``python app/serve.py`` (``make app``) starts Voilà with ``--Voila.config_file_paths`` set to this
 folder only, so no other ``voila.py`` is read; options given on its command line win over these.
 
-* Every visitor gets a kernel of their own (about 1.1 GB with the model and its caches). At most
-  ``MAX_KERNELS`` run at once: the next visitor gets "503: The explorer is busy: try again in a few
-  minutes" until one ends.
+* Every visitor gets a kernel of their own: about 0.9 GB resident after its first UnionCAM and
+  1.0 GB after a session of a few images (tests/test_browser_explorer.py measures it, in
+  outputs/screenshots/explorer_memory.json); about 0.57 GB of that is its own, the rest is library
+  code shared by all kernels. At most ``MAX_KERNELS`` run at once: the next visitor gets "503: The
+  explorer is busy: try again in a few minutes" until one ends.
 * A kernel without activity for ``IDLE_TIMEOUT_S`` (no computation, no widget message) is shut
   down, checked every ``CULL_INTERVAL_S``, also while its tab is still open (``cull_connected``):
   kernels of closed or crashed tabs, of pages fetched without JavaScript (curl) and of forgotten

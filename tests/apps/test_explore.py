@@ -1,5 +1,6 @@
 """The plain functions behind notebook 07's widgets (fast: Grad-CAM-family maps, one UnionCAM call)."""
 import base64
+import html
 import io
 import threading
 import time
@@ -11,6 +12,7 @@ import torch
 from conftest import TinyCNN
 from PIL import Image
 
+import unioncam_lite as ucl
 from unioncam_lite import ModelSpec, sample_images
 from unioncam_lite.apps.explore import Explorer, ExplorerApp, decode_upload, upload_items
 from unioncam_lite.models import imagenet_categories
@@ -109,13 +111,20 @@ def test_uploaded_image_is_explained_and_replaces_stale_maps(explorer):
     assert not torch.equal(explorer.cam(name, 281, "layercam")[0], explorer.cam("chelsea", 281, "layercam")[0])
 
 
-def test_unioncam_theta_reuses_region_and_scorecam_is_the_region_map(tiny_explorer):
+def test_unioncam_theta_reuses_region_and_scorecam_is_the_library_scorecam(tiny_explorer):
     explorer = tiny_explorer
     _, r10 = explorer.cam("motorcycle_left", None, "unioncam", 10)
     _, r90 = explorer.cam("motorcycle_left", None, "unioncam", 90)
     assert r10.region is r90.region and r90.theta == 90                     # θ reuses the cached region map
     assert r10.chosen[0] == ("fused" if r10.beta_fused[0] > r10.beta_region[0] else "region")
-    assert torch.equal(explorer.cam("motorcycle_left", None, "scorecam")[0], r10.region[0])
+    assert explorer.region_ready("motorcycle_left", None) and not explorer.region_ready(
+        "motorcycle_left", None, method="scorecam")                         # Score-CAM's weights differ (§3.2)
+    x = explorer._check_image("motorcycle_left")[1]
+    c = explorer._class("motorcycle_left", None)
+    spec = explorer.spec
+    expected = ucl.scorecam(explorer.model, x, explorer.layers[0], c, mean=spec.mean, std=spec.std)[0]
+    got = explorer.cam("motorcycle_left", None, "scorecam")[0]
+    assert torch.allclose(got, expected, atol=1e-5)
     fig = explorer.draw("motorcycle_left", None, 90, "unioncam")
     assert len(panels(fig)) == 5 and "chose" in fig._suptitle.get_text()
     matplotlib.pyplot.close("all")
@@ -139,21 +148,26 @@ def test_app_callbacks(tiny_explorer):
     assert app.klass.value == app.klass.options[0] == explorer.top_classes("chelsea")[0][0]
     assert explorer.spec.categories[explorer.predicted("chelsea")] in app.figure._suptitle.get_text()
     app.klass.value = "espresso"                                          # any class, typed by name
-    assert "'espresso'" in app.wait()._suptitle.get_text() and app.status.value == ""
+    assert "'espresso'" in app.wait()._suptitle.get_text() and app.status.value == app.message == ""
     shown = app.figure
     app.klass.value = "no such class"
-    assert app.wait() is shown and app.status.value.startswith("error: ") and "unknown class name" in app.status.value
+    assert app.wait() is shown and app.message.startswith("error: ") and "unknown class name" in app.message
+    assert app.status.value == f"<span class='ucl-error'>{html.escape(app.message)}</span>"    # styled as an error
     app.on_upload({"new": ({"name": "bad<1>.png", "content": memoryview(b"garbage")},)})
     app.wait()
-    assert app.status.value == ("error: <b>bad&lt;1&gt;.png</b>: the uploaded file is not a readable image "
-                                "(UnidentifiedImageError): upload a JPEG or PNG photograph")
+    # plain text in ``message`` (what a notebook prints), escaped once in the widget: no tags shown
+    assert app.message == ("error: bad<1>.png: the uploaded file is not a readable image "
+                           "(UnidentifiedImageError): upload a JPEG or PNG photograph")
+    assert app.status.value == ("<span class='ucl-error'>error: bad&lt;1&gt;.png: the uploaded file is not a "
+                                "readable image (UnidentifiedImageError): upload a JPEG or PNG photograph</span>")
     assert "bad<1>.png" not in explorer.images and app.figure is shown
     good = png_bytes(Image.open(sample_images()["coffee"]))
     app.on_upload({"new": ({"name": "mine.png", "content": memoryview(good)},)})
     app.wait()
     assert app.image.value == "mine.png" and "mine.png" in app.figure._suptitle.get_text()
-    assert app.status.value == "" and app.upload.value == () and app.error is None
-    assert not any(w.disabled for w in app.controls if w is not app.theta) and not app.busy
+    assert app.message == "" and app.upload.value == () and app.error is None
+    assert not any(w.disabled for w in app.controls if w not in (app.theta, app.preview)) and not app.busy
+    assert app.theta.disabled and app.preview.disabled                   # θ and the preview: UnionCAM/Score-CAM only
 
 
 def test_app_busy_state_and_stale_requests_dropped(tiny_explorer, monkeypatch):
@@ -178,10 +192,11 @@ def test_app_busy_state_and_stale_requests_dropped(tiny_explorer, monkeypatch):
         app.image.value = "rocket"                                        # returns at once: work is queued
         assert started.wait(20)
         assert app.busy and all(w.disabled for w in app.controls) and "ucl-stale" in app.out._dom_classes
-        assert app.status.value.startswith("<i>computing ") and "Grad-CAM for &#x27;rocket&#x27;" in app.status.value
+        assert app.message.startswith("computing ") and "Grad-CAM for 'rocket'" in app.message
+        assert app.status.value.startswith("<span class='ucl-busy'>computing ")
         app.image.value = "chelsea"                                       # while 'rocket' still computes
         app.method.value = "layercam"
-        assert "LayerCAM for &#x27;chelsea&#x27;" in app.status.value
+        assert "LayerCAM for 'chelsea'" in app.message
     finally:
         gate.set()
     app.wait(60)
@@ -202,7 +217,8 @@ def test_app_worker_errors_are_shown_not_lost(tiny_explorer, monkeypatch):
     monkeypatch.setattr(tiny_explorer, "draw", broken)
     app.method.value = "layercam"
     app.wait(30)
-    assert app.status.value == "error: RuntimeError: out of memory" and isinstance(app.error, RuntimeError)
+    assert app.message == "error: RuntimeError: out of memory" and isinstance(app.error, RuntimeError)
+    assert "ucl-error" in app.status.value
     assert not app.busy and not app.method.disabled                      # the controls work again
 
 
@@ -264,3 +280,40 @@ def test_one_redraw_reads_the_weights_once(monkeypatch):
     ex.probabilities("chelsea")
     ex.probabilities("chelsea")
     assert reads == [True, True]   # outside a call the weights are read every time: no value outlives a call
+
+
+def test_a_second_app_on_one_explorer_types_classes_and_uploads_without_touching_the_first(explorer):
+    """What notebook 07 checked with a hidden ``tester`` app (issue 17 §4: tests belong here), on the real model."""
+    pytest.importorskip("ipywidgets")
+    app = ExplorerApp(explorer, image="chelsea", method="gradcam")
+    shown = app.figure
+    tester = ExplorerApp(explorer, image="chelsea", method="layercam")
+    tester.klass.value = "espresso"                                   # what typing in the widgets does
+    assert "'espresso'" in tester.wait()._suptitle.get_text() and tester.message == ""
+    tester.klass.value = "no such class"
+    tester.wait()
+    assert tester.message.startswith("error: ") and "unknown class name" in tester.message
+    tester.on_upload({"new": ({"name": "my_rocket.png", "content": memoryview(png_bytes(
+        Image.open(sample_images()["rocket"])))},)})
+    tester.wait()
+    assert tester.image.value == "my_rocket.png" and "my_rocket.png" in explorer.images and tester.message == ""
+    tester.on_upload({"new": ({"name": "broken.jpg", "content": memoryview(b"this is not an image")},)})
+    tester.wait()
+    assert tester.message == ("error: broken.jpg: the uploaded file is not a readable image (UnidentifiedImageError): "
+                              "upload a JPEG or PNG photograph")                 # plain text: no tags to print
+    assert "<b>" not in tester.status.value and "broken.jpg" not in explorer.images
+    assert app.method.value == "gradcam" and app.image.value == "chelsea" and app.figure is shown   # untouched
+    plt.close("all")
+
+
+def test_the_upload_button_has_a_label_without_a_file_count():
+    """ipywidgets 8 writes "description (n files)" on the button, "(0)" again after each upload (the app
+    empties the value so the same file can be chosen again): the app's style sheet replaces that text."""
+    pytest.importorskip("ipywidgets")
+    from unioncam_lite.apps.explore.status import STYLE
+
+    spec = ModelSpec("tiny", "act", (32, 32), mean=(0.5,) * 3, std=(0.25,) * 3, categories=imagenet_categories())
+    app = ExplorerApp(Explorer(TinyCNN(classes=1000).eval(), spec, top_k=3), image="coffee", method="gradcam")
+    assert "ucl-upload" in app.upload._dom_classes
+    assert '.ucl-upload::after {content: "upload a photo"' in STYLE and ".ucl-upload {font-size: 0" in STYLE
+    assert any(isinstance(w.value, str) and STYLE in w.value for w in app.box.children if hasattr(w, "value"))

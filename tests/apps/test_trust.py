@@ -117,15 +117,15 @@ def test_the_app_says_when_an_upload_is_too_large(tiny_explorer):
     shown = app.figure
     app.on_upload({"new": ({"name": "huge.png", "content": memoryview(png(8000, 7000))},)})
     app.wait()
-    assert app.status.value == ("error: <b>huge.png</b>: the image is 8000×7000 pixels (56 MP), more than the "
-                                "app&#x27;s limit of 50 MP: upload a smaller image (or shrink it first)")
+    assert app.message == ("error: huge.png: the image is 8000×7000 pixels (56 MP), more than the "
+                           "app's limit of 50 MP: upload a smaller image (or shrink it first)")
     assert app.figure is shown and "huge.png" not in tiny_explorer.images
     # over the byte limit the app's page sends the name and the size only (template unioncam)
     app.on_upload({"new": ({"name": "phone.jpg", "size": 60_000_000, "content": memoryview(b"")},)})
     app.wait()
-    assert app.status.value == ("error: <b>phone.jpg</b>: the file is 60.0 MB, more than the app&#x27;s limit of "
-                                "50 MB: upload a smaller photograph")
+    assert app.message == ("error: phone.jpg: the file is 60.0 MB, more than the app's limit of "
+                           "50 MB: upload a smaller photograph")
     assert upload_sizes({"a.jpg": {"metadata": {"size": 7}, "content": b""}}) == {"a.jpg": 7}   # ipywidgets 7
     app.on_upload({"new": ({"name": f"{MATH_NAME}.png", "content": memoryview(png(40, 30, "RGB"))},)})
     app.wait()
-    assert app.status.value == "" and app.error is None and app.image.value == f"{MATH_NAME}.png"
+    assert app.message == "" and app.error is None and app.image.value == f"{MATH_NAME}.png"

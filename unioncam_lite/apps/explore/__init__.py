@@ -1,7 +1,11 @@
 """The interactive explorer of notebook 07 and ``make app``: :class:`Explorer` (model, images,
-caches, figures; :mod:`.explorer`) and :class:`ExplorerApp` (its ipywidgets, worker thread and
-busy state; :mod:`.widgets`). Notebooks import every name from here."""
-from .explorer import Explorer, decode_upload
-from .widgets import ExplorerApp, upload_items, upload_sizes
+caches, figures; :mod:`.explorer`, :mod:`.figures`) and :class:`ExplorerApp` (its ipywidgets,
+worker thread, status line and progress bar; :mod:`.widgets`, :mod:`.status`, :mod:`.progress`);
+uploads are read by :mod:`.uploads`. Notebooks import every name from here."""
+from .explorer import PREVIEW_TOP_K, Explorer
+from .progress import PassProgress
+from .uploads import decode_upload, upload_items, upload_sizes
+from .widgets import ExplorerApp
 
-__all__ = ["Explorer", "ExplorerApp", "decode_upload", "upload_items", "upload_sizes"]
+__all__ = ["Explorer", "ExplorerApp", "PREVIEW_TOP_K", "PassProgress", "decode_upload", "upload_items",
+           "upload_sizes"]

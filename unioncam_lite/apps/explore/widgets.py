@@ -1,82 +1,69 @@
 """The widgets of notebook 07 and of ``make app`` (:class:`ExplorerApp`) around an
-:class:`~.explorer.Explorer`: controls, a busy state, and one worker thread.
+:class:`~.explorer.Explorer`: controls, a busy state with a progress bar, and one worker thread.
 
-ipywidgets is imported only here, when an app is made (it is a notebook dependency, not a
-library one). Each callback is a method that a test can call with a fake ``change``; the work
-runs on one worker thread with a busy state and stale requests dropped, and ``wait()`` returns
-once it is on screen. :func:`upload_items` reads a ``FileUpload`` value of ipywidgets 7 or 8
-(:func:`upload_sizes`: the sizes the browser reported).
+ipywidgets is imported only here (and in :mod:`.status`), when an app is made. What is ready is
+shown at once: for UnionCAM with a region map still to compute, Grad-CAM and the denoised map
+first, then the full figure, with the masked passes' progress (:mod:`.progress`) meanwhile.
 """
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import html
-import io
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from matplotlib.figure import Figure
 
-from ...cams import METHODS
-from .explorer import Explorer, decode_upload
+from ...cams import METHODS, ThetaHasNoEffectWarning
+from ...cams.masked import reporting_progress
+from .explorer import REGION_METHODS, Explorer
+from .figures import display_output
+from .status import STYLE, StatusLine, Superseded, diagnosis_html
+from .uploads import decode_upload, upload_items, upload_sizes
 
-#: A snapshot of the controls (image, class_text, method, layer, theta) that one job computes.
+#: A snapshot of the controls (image, class_text, method, layer, theta, preview) that one job computes.
 Request = dict[str, Any]
 #: The work of one request, on the worker: returns what puts its result on screen.
 Job = Callable[[], Callable[[], None]]
 
 
-def upload_items(value: Any) -> list[tuple[str, bytes]]:
-    """``FileUpload.value`` -> [(file name, bytes)]: a tuple of dicts (ipywidgets 8) or a dict (7)."""
-    if isinstance(value, dict):  # ipywidgets 7: {name: {"metadata": ..., "content": bytes}}
-        return [(name, bytes(item["content"])) for name, item in value.items()]
-    return [(item["name"], bytes(item["content"])) for item in value or ()]
-
-
-def upload_sizes(value: Any) -> dict[str, int]:
-    """``FileUpload.value`` -> {file name: its size as the browser reported it}. The app's page sends
-    no content of a file over the upload limit (template ``unioncam``), only its name and size."""
-    if isinstance(value, dict):
-        return {name: int(item.get("metadata", {}).get("size", len(item["content"]))) for name, item in value.items()}
-    return {item["name"]: int(item.get("size", len(item["content"]))) for item in value or ()}
-
-
 class ExplorerApp:
     """The widgets of notebook 07 (and of ``make app``) around an :class:`Explorer`; ``box`` is what to display.
 
-    Controls: ``image`` (dropdown) and ``upload`` (FileUpload), ``klass`` (a Combobox: the
-    top-k predictions first, then any of the 1000 class names, or type a name or an index),
-    ``method``, ``layer`` and ``theta``; ``status`` says what is being computed or what went
-    wrong, ``out`` holds the figure.
+    Controls: ``image``, ``upload``, ``klass`` (top-k predictions first, then any class by name or
+    index), ``method``, ``layer``, ``theta`` (``theta_note`` beside it when θ cannot act here) and
+    ``preview`` (the top-k approximation of the region map). ``status`` shows ``message`` (plain
+    text; an ``error:`` line styled as an error), ``progress`` the region map's masked passes,
+    ``out`` the figure, ``diagnosis`` (folded) why the maps look as they do.
 
-    A change of a control never computes in the widget callback itself: the callback
-    (``on_image``, ``on_upload``, ``redraw``; each takes a ``change``) records the request,
-    shows "computing …" with what is being computed, disables the controls, fades the old
-    figure, and hands the work to one worker thread (a new layer takes seconds on a CPU: see
-    benchmarks/RESULTS.md); meanwhile the kernel stays free to receive newer requests. Only the
-    newest request is ever shown: a request superseded before it starts is skipped, one
-    superseded while it computes is dropped when it finishes, so the figure never belongs to
-    other controls than the ones on screen. The worker is the explorer's (``Explorer.worker``), shared by all its
-    apps, and ``Explorer`` holds its ``lock`` while it runs the model, so cells that call the
-    explorer meanwhile wait instead of mixing their hooks with the app's.
+    A callback (``on_image``, ``on_upload``, ``redraw``; each takes a ``change``) never computes:
+    it records the request, shows "computing …", disables the controls, fades the old figure and
+    hands the work to one worker thread (the explorer's, shared by its apps; ``Explorer`` holds its
+    ``lock`` while it runs the model). Only the newest request is ever shown: one superseded before
+    it starts is skipped, one superseded while it computes stops at its next masked pass or is
+    dropped when it finishes.
 
     ``wait()`` blocks until every request made so far is done and returns the figure; code
-    that changes a control (tests, notebook cells) calls it before reading ``figure``,
-    ``status`` or ``out``. The constructor waits for the first figure.
+    that changes a control calls it before reading ``figure``, ``message`` or ``out``. The
+    constructor waits for the first figure. The app says itself when θ has no effect, so the
+    library's :class:`~unioncam_lite.cams.ThetaHasNoEffectWarning` is not printed as well.
     """
 
-    STYLE = "<style>.ucl-stale {opacity: 0.35; transition: opacity 0.2s;}</style>"
-
-    def __init__(self, explorer: Explorer, image: str = "chelsea", method: str = "unioncam", theta: float = 10.0):
+    def __init__(self, explorer: Explorer, image: str = "chelsea", method: str = "unioncam", theta: float = 10.0,
+                 preview: bool = False):
         import ipywidgets as widgets
 
         explorer._check_image(image)
+        warnings.filterwarnings("ignore", category=ThetaHasNoEffectWarning)   # theta_note says it on the page
         self.explorer = explorer
         self.image = widgets.Dropdown(options=list(explorer.images), value=image, description="image")
-        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="your image")
+        self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="your image",
+                                         tooltip="upload a JPEG or PNG photograph (up to 50 MB)",
+                                         layout=widgets.Layout(width="auto"))
+        self.upload.add_class("ucl-upload")           # its label without ipywidgets' file count "(0)"
         self.klass = widgets.Combobox(options=[], value="", placeholder="class name or index", description="class",
                                       ensure_option=False, continuous_update=False)
         self.method = widgets.Dropdown(options=[(m.label, key) for key, m in METHODS.items()], value=method,
@@ -84,29 +71,35 @@ class ExplorerApp:
         self.layer = widgets.Dropdown(options=list(explorer.layers), description="layer")
         self.theta = widgets.FloatSlider(value=theta, min=0, max=100, step=5, description="θ",
                                          continuous_update=False)
-        self.controls = (self.image, self.upload, self.klass, self.method, self.layer, self.theta)
-        self.status = widgets.HTML()
-        self.theta_note = widgets.HTML()   # why θ changes nothing here, when it cannot (Explorer.theta_notice)
+        self.preview = widgets.Checkbox(value=preview, indent=False, description=(
+            f"fast preview — an approximation: the region map from the top-{explorer.preview_top_k} channels only"),
+            layout=widgets.Layout(width="auto"), style={"description_width": "initial"})
+        self.controls = (self.image, self.upload, self.klass, self.method, self.layer, self.theta, self.preview)
+        self.theta_note = widgets.HTML(layout=widgets.Layout(width="60%", min_height="2.8em"))
+        self.status_line = StatusLine()               # its row's height is reserved: the figure never moves
+        self.status, self.progress = self.status_line.status, self.status_line.progress
         self.out = widgets.Output()
-        self.figure: Figure | None = None   # the matplotlib Figure shown in ``out`` (not managed by pyplot)
+        self.diagnosis_text = widgets.HTML()
+        self.diagnosis = widgets.Accordion(children=[self.diagnosis_text], titles=("Diagnosis",), selected_index=None)
+        self.figure: Figure | None = None         # the matplotlib Figure shown in ``out`` (not managed by pyplot)
         self.busy = False
         self.error: BaseException | None = None   # the last unexpected error of the worker (also in status)
         self._lock = threading.Lock()             # guards _generation and every change of what is on screen
         self._generation = 0
         self._klass_image: str | None = None      # the image whose classes the class box offers
-        self._local = threading.local()           # per thread: are we changing controls ourselves?
+        self._local = threading.local()           # per thread: are we changing controls ourselves? which job?
         self._worker = explorer.worker()          # shared by every app of this explorer
         self.image.observe(self.on_image, names="value")
         self.upload.observe(self.on_upload, names="value")
-        for w in (self.klass, self.method, self.layer, self.theta):
+        for w in (self.klass, self.method, self.layer, self.theta, self.preview):
             w.observe(self.redraw, names="value")
         self.box = widgets.VBox([widgets.HBox([self.image, self.upload]),
                                  widgets.HBox([self.klass, self.method, self.layer]),
-                                 self.theta, self.theta_note, self.status, self.out, widgets.HTML(self.STYLE)])
+                                 widgets.HBox([self.theta, self.theta_note]), self.preview, self.status_line.row,
+                                 self.out, self.diagnosis, widgets.HTML(STYLE)])
         self.on_image()
         self.wait()
 
-    # ------------------------------------------------------------------ callbacks (kernel thread)
     def on_image(self, change: Any = None) -> Request | None:
         """A new image: its own top-k classes first, its prediction selected, one figure."""
         if self._quiet:
@@ -132,7 +125,7 @@ class ExplorerApp:
         return request
 
     def redraw(self, change: Any = None) -> Request | None:
-        """The figure for the current controls (class, method, layer, θ)."""
+        """The figure for the current controls (class, method, layer, θ, preview)."""
         if self._quiet:
             return None
         # the class box holds the classes of the image last shown; for an image still being
@@ -147,17 +140,23 @@ class ExplorerApp:
         self._worker.submit(lambda: None).result(timeout)
         return self.figure
 
-    # ------------------------------------------------------------------ requests
     def _request(self, class_text: str | None) -> Request:
         """A snapshot of the controls: the worker must not read widgets that may change meanwhile."""
         return dict(image=self.image.value, class_text=class_text, method=self.method.value,
-                    layer=self.layer.value, theta=float(self.theta.value))
+                    layer=self.layer.value, theta=float(self.theta.value),
+                    preview=bool(self.preview.value) and self.method.value in REGION_METHODS)
 
     def _describe(self, r: Request) -> str:
         what = METHODS[r["method"]].label + f" for '{r['image']}'"
         what += " (its top class)" if r["class_text"] is None else f", class '{r['class_text'] or 'predicted'}'"
         what += f", layer {r['layer']}"
-        return what + (f", θ={r['theta']:g}" if r["method"] == "unioncam" else "")
+        what += f", θ={r['theta']:g}" if r["method"] == "unioncam" else ""
+        return what + (" (fast preview)" if r["preview"] else "")
+
+    @property
+    def message(self) -> str:
+        """The status line as plain text: "computing …", "error: …" or ""."""
+        return self.status_line.message
 
     def _submit(self, doing: str, job: Job, skippable: bool = True) -> None:
         """Show the busy state ("``doing`` …") and queue ``job`` on the worker (see the class docstring)."""
@@ -165,7 +164,7 @@ class ExplorerApp:
             self._generation += 1
             generation = self._generation
             self.busy = True
-            self.status.value = f"<i>{html.escape(doing)} …</i>"
+            self.status_line.show(f"{doing} …", "busy")
             for w in self.controls:
                 w.disabled = True
             self.out.add_class("ucl-stale")
@@ -175,10 +174,13 @@ class ExplorerApp:
         """On the worker: compute, then put the result on screen unless a newer request exists."""
         if skippable and generation != self._generation:
             return                                      # superseded before it started
+        self._local.generation = generation
         try:
             apply = job()
+        except Superseded:
+            return                                      # stopped in its masked passes: a newer request runs next
         except Exception as err:                        # noqa: BLE001 - shown, not lost in a thread
-            apply = functools.partial(self._show_status, self._failed(err))
+            apply = functools.partial(self.status_line.show, self._failed(err), "error")
         with self._lock:
             if generation != self._generation:
                 return                                  # superseded while computing: drop
@@ -188,18 +190,27 @@ class ExplorerApp:
                     if list(self.image.options) != list(self.explorer.images):   # an upload was superseded
                         self.image.options, self.image.value = list(self.explorer.images), self.image.value
             except Exception as err:                    # noqa: BLE001
-                self.status.value = self._failed(err)
+                self.status_line.show(self._failed(err), "error")
             finally:
                 self.busy = False
                 for w in self.controls:
                     w.disabled = False
                 self.theta.disabled = self.method.value != "unioncam"
+                self.preview.disabled = self.method.value not in REGION_METHODS
                 self.out.remove_class("ucl-stale")
+                self.status_line.hide_progress()
 
-    # ------------------------------------------------------------------ jobs (worker thread)
+    def _show_now(self, apply: Callable[[], None]) -> None:
+        """On the worker, in a job: put a partial result on screen now (the job goes on), unless superseded."""
+        with self._lock:
+            if self._local.generation != self._generation:
+                raise Superseded
+            with self._quietly():
+                apply()
+
     def _draw_job(self, r: Request) -> Callable[[], None]:
-        """Compute the figure for request ``r``; returns what puts it on screen."""
-        explorer, name = self.explorer, r["image"]
+        """Compute the figure for request ``r`` (showing what is ready meanwhile); returns what puts it on screen."""
+        explorer, name, layer, method = self.explorer, r["image"], r["layer"], r["method"]
         try:
             if r["class_text"] is None:                 # a new image: its own top-k first, its prediction chosen
                 options, class_text = explorer.classes_for(name), explorer.top_classes(name)[0][0]
@@ -207,28 +218,53 @@ class ExplorerApp:
                 options, class_text = None, r["class_text"]
             class_idx = explorer.resolve_class(name, class_text)
         except ValueError as err:
-            return functools.partial(self._show_status, html.escape(f"error: {err}"))
-        fig = explorer.draw(name, class_idx, r["theta"], r["method"], r["layer"], pyplot=False)
-        output = _display_output(fig)
-        note = explorer.theta_notice(name, class_idx, r["layer"]) if r["method"] == "unioncam" else ""
+            return functools.partial(self.status_line.show, f"error: {err}", "error")
+        diagnosis = diagnosis_html(explorer.diagnosis(name, class_idx, layer))
+        note = explorer.theta_notice(name, class_idx, layer) if method == "unioncam" else ""
 
-        def apply() -> None:
+        def context() -> None:                          # what belongs to this image, class and layer
             if options is not None:
                 self.klass.options, self.klass.value = options, class_text
                 self._klass_image = name
+            self.theta_note.value = f"<div class='ucl-theta-note'>{html.escape(note)}</div>" if note else ""
+            self.diagnosis_text.value = diagnosis
+            self.diagnosis.set_title(0, f"Diagnosis: why the maps look as they do ({name}, layer {layer})")
+
+        args = (name, class_idx, r["theta"], method, layer)
+        if method in REGION_METHODS and not explorer.region_ready(name, class_idx, layer, r["preview"], method):
+            first = explorer.draw_first(name, class_idx, r["theta"], layer, pyplot=False) \
+                if method == "unioncam" else None
+            self._show_now(functools.partial(self._show_first, context, first, METHODS[method].label, r["preview"]))
+            generation = self._local.generation
+            with reporting_progress(self.status_line.reporter(lambda: generation == self._generation, self._lock)):
+                fig = explorer.draw(*args, pyplot=False, preview=r["preview"])
+        else:
+            fig = explorer.draw(*args, pyplot=False, preview=r["preview"])
+        output = display_output(fig)
+
+        def apply() -> None:
+            context()
             self.figure = fig
             self.out.outputs = (output,)
-            self.status.value = ""
-            self.theta_note.value = f"<small>{html.escape(note)}</small>" if note else ""
+            self.status_line.show("")
         return apply
+
+    def _show_first(self, context: Callable[[], None], first: Figure | None, label: str, preview: bool) -> None:
+        """While the region map's masked passes run: the context, and UnionCAM's first figure (Grad-CAM, L_den)."""
+        context()
+        if first is not None:
+            self.figure = first
+            self.out.outputs = (display_output(first),)
+            self.out.remove_class("ucl-stale")
+        which = f" of the top {self.explorer.preview_top_k} (fast preview)" if preview else ""
+        self.status_line.show(f"computing {label}'s region map: one masked forward pass per channel{which} …", "busy")
 
     def _upload_job(self, items: list[tuple[str, bytes]], r: Request, sizes: dict[str, int] | None = None
                     ) -> Callable[[], None]:
-        """Add the uploaded images (bytes and reported ``sizes`` checked by :func:`decode_upload`), then
-        draw the last one."""
+        """Add the uploaded images (checked by :func:`decode_upload`), then draw the last one."""
         def failed(message: str) -> None:
             self.upload.value = ()                      # the same file can be chosen again
-            self._show_status(message)
+            self.status_line.show(message, "error")
 
         added = None
         for filename, content in items:
@@ -236,7 +272,7 @@ class ExplorerApp:
                 image = decode_upload(content, size=(sizes or {}).get(filename))   # over a limit: a ValueError
                 added = self.explorer.add_image(filename, image)
             except ValueError as err:
-                return functools.partial(failed, f"error: <b>{html.escape(filename)}</b>: {html.escape(str(err))}")
+                return functools.partial(failed, f"error: {filename}: {err}")
         draw = self._draw_job({**r, "image": added})
 
         def apply() -> None:
@@ -246,12 +282,9 @@ class ExplorerApp:
         return apply
 
     def _failed(self, err: Exception) -> str:
-        """Keep an unexpected error in ``error``; its one-line status (HTML)."""
+        """Keep an unexpected error in ``error``; its one-line message."""
         self.error = err
-        return html.escape(f"error: {type(err).__name__}: {err}".splitlines()[0])
-
-    def _show_status(self, message: str) -> None:
-        self.status.value = message
+        return f"error: {type(err).__name__}: {err}".splitlines()[0]
 
     @property
     def _quiet(self) -> bool:
@@ -265,13 +298,3 @@ class ExplorerApp:
             yield
         finally:
             self._local.quiet = False
-
-
-def _display_output(fig: Figure) -> dict[str, Any]:
-    """A ``display_data`` output (PNG) for an Output widget, rendered by matplotlib itself: the
-    kernel's matplotlib backend may be Agg (``MPLBACKEND=Agg``, Voilà), which registers no
-    PNG formatter with IPython."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": repr(fig)}}
