@@ -1,8 +1,9 @@
 """The course site and the explorer app in a real browser: Playwright driving Debian's Chromium.
 
-* site: the landing page, two notebook pages and the measurements page of ``outputs/book``
+* site: the front page, two notebook pages and the measurements page of ``outputs/book``
   (``make book``; ``make test`` builds it first), opened from file:// with every request to
-  anything but a local file refused and recorded.
+  anything but a local file refused and recorded; tests/test_site.py checks the site's details
+  (folded solutions, inline math, layout on a desktop and a phone) with the helpers here.
 * app: ``make app``'s Voilà server on a free 127.0.0.1 port; the controls are changed the way
   a user does (select, type, drag-free slider readout, file chooser) and the figure's PNG bytes
   must change within ``REDRAW_BOUND_S``.
@@ -37,7 +38,8 @@ REQUIRED = os.environ.get("UNIONCAM_BROWSER_TESTS") == "required"
 # 0.3-1.7 s shared with four other jobs (the course's own widget redraws: 0.4-1.2 s). The bound
 # leaves room for a busier CI machine; the times of each run go to app_timings.json.
 REDRAW_BOUND_S = 6.0
-SITE_PAGES = ["index.html", "notebooks/02_denoising.html", "notebooks/07_explore.html", "benchmarks/RESULTS.html"]
+SITE_PAGES = ["index.html", "README.html", "notebooks/00_setup_and_model.html", "notebooks/02_denoising.html",
+              "notebooks/07_explore.html", "benchmarks/RESULTS.html"]
 
 
 def unavailable(reason: str):
@@ -46,8 +48,10 @@ def unavailable(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def browser():
+def launch_chromium(scrollbars: bool = False):
+    """Debian's Chromium through Playwright, for a module's ``browser`` fixture (closed after it);
+    skips, or fails under UNIONCAM_BROWSER_TESTS=required, when either is missing. Headless
+    Chromium hides scroll bars; ``scrollbars=True`` shows them as a desktop browser does."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -56,19 +60,27 @@ def browser():
         unavailable(f"Chromium not found at {CHROMIUM}: install it with `sudo apt-get install -y chromium` "
                     "(Debian/Ubuntu), or set CHROMIUM=/path/to/chromium")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                              ignore_default_args=["--hide-scrollbars"] if scrollbars else None)
         try:
             yield b
         finally:
             b.close()
 
 
-class Watch:
-    """Console errors, page errors, and every request to a URL not allowed (refused)."""
+@pytest.fixture(scope="module")
+def browser():
+    yield from launch_chromium()
 
-    def __init__(self, context, allowed):
-        self.errors, self.refused = [], []
+
+class Watch:
+    """Console errors, page errors, and every request to a URL not allowed (refused); with
+    ``failed_requests`` also every allowed request that failed (a missing font or script file)."""
+
+    def __init__(self, context, allowed, failed_requests: bool = False):
+        self.errors, self.refused, self.failed = [], [], []
         self.allowed = allowed
+        self.failed_requests = failed_requests
         context.route("**/*", self._route)
 
     def _route(self, route):
@@ -81,10 +93,34 @@ class Watch:
     def attach(self, page):
         page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        if self.failed_requests:
+            page.on("requestfailed", lambda r: r.url not in self.refused and self.failed.append(f"{r.url} ({r.failure})"))
         return page
 
 
 # ---------------------------------------------------------------------------------- the site
+def open_site_page(context, watch: Watch, name: str):
+    """A page of the built site (``name`` relative to outputs/book), loaded, its equations typeset."""
+    path = BOOK / name
+    assert path.exists(), f"{name} missing from the site"
+    page = watch.attach(context.new_page())
+    page.goto(path.as_uri(), wait_until="load")
+    wait_for_math(page)
+    return page
+
+
+def wait_for_math(page) -> None:
+    """Until MathJax 3 has typeset the page (nothing to wait for on a page without math)."""
+    if page.locator(".math").count():
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
+        page.evaluate("() => MathJax.startup.promise.then(() => true)")
+
+
+def need_site() -> None:
+    if not (BOOK / "index.html").exists():
+        unavailable(f"{BOOK / 'index.html'} is missing: run `make book` first (`make test` does)")
+
+
 VISIBLE_TEXT = """() => {
     const skip = new Set(['SCRIPT', 'STYLE', 'PRE', 'CODE', 'NOSCRIPT', 'TEXTAREA']);
     const out = [];
@@ -114,29 +150,23 @@ def local_target(page_path: Path, href: str) -> tuple[Path, str] | None:
 
 
 def test_site_renders_offline_with_figures_equations_and_navigation(browser):
-    if not (BOOK / "index.html").exists():
-        unavailable(f"{BOOK / 'index.html'} is missing: run `make book` first (`make test` does)")
+    need_site()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    watch = Watch(context, lambda url: url.startswith(("file://", "data:", "about:")))
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    watch = Watch(context, lambda url: url.startswith(("file://", "data:", "about:")), failed_requests=True)
     rendered_equations = 0
     try:
         for name in SITE_PAGES:
             path = BOOK / name
-            assert path.exists(), f"{name} missing from the site"
-            page = watch.attach(context.new_page())
-            page.goto(path.as_uri(), wait_until="load")
-            if page.locator(".math").count():
-                page.wait_for_function("() => window.MathJax && window.MathJax.isReady", timeout=30_000)
-                page.evaluate("() => new Promise(done => MathJax.Hub.Queue(() => done(true)))")
+            page = open_site_page(context, watch, name)
             # every image has loaded
             broken = page.evaluate("() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
                                    ".map(i => i.src)")
             assert broken == [], f"{name}: images not loaded: {broken}"
             images = page.evaluate("() => document.images.length")
             # equations: typeset by MathJax, no TeX left in the visible text
-            equations = page.locator(".MathJax, .MathJax_Display").count()
-            errors = page.locator(".MathJax_Error, merror").count()
+            equations = page.locator("mjx-container").count()
+            errors = page.locator("mjx-merror").count()
             assert errors == 0, f"{name}: {errors} equations MathJax could not typeset"
             text = page.evaluate(VISIBLE_TEXT)
             for raw in ("$", "\\(", "\\[", "\\frac", "\\theta", "\\begin"):   # TeX left over, or a stray $
@@ -176,6 +206,7 @@ def test_site_renders_offline_with_figures_equations_and_navigation(browser):
         context.close()
     assert rendered_equations >= 5, f"only {rendered_equations} equations rendered on {SITE_PAGES}"
     assert watch.refused == [], f"the site requested the network: {watch.refused}"
+    assert watch.failed == [], f"requests that failed: {watch.failed}"
     assert watch.errors == [], "\n".join(watch.errors)
 
 
@@ -220,6 +251,8 @@ def test_app_serves_the_explorer_and_redraws(browser, tmp_path):
         page.goto(url, timeout=120_000)
         figure = page.locator(FIGURE)
         figure.wait_for(timeout=240_000)                              # kernel, model and the first UnionCAM
+        # the first figure is Grad-CAM + L_den while the region map is computed: wait for the whole one
+        page.wait_for_function("() => !document.body.innerText.includes('computing')", timeout=400_000)
         timings["first figure (page load, kernel start, model, UnionCAM)"] = round(time.monotonic() - start, 2)
         assert figure.get_attribute("src").startswith("data:image/png;base64,")
         assert "<Figure size" not in page.inner_text("body")           # a figure, not its text repr
