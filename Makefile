@@ -13,11 +13,22 @@ export MPLBACKEND ?= Agg
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The environment: the package (editable) with both extras, at the exact versions of constraints.txt.
+# It is (re)installed only when what it is made from changes -- the [project] tables of pyproject.toml
+# (dependencies, extras, scripts) or constraints.txt, compared by content (comments ignored), which
+# $(STAMP) holds -- never because a file's date changed (an edit of the ruff settings, a checkout).
+# `rm $(STAMP)` forces a reinstall.
+DEPS_ID := $(shell { sed -n '/^\[project/,/^\[tool\./p' pyproject.toml; cat constraints.txt; } 2>/dev/null \
+             | grep -v '^[[:space:]]*\#' | sha256sum | cut -c1-16)
+ifneq ($(DEPS_ID),$(shell cat $(STAMP) 2>/dev/null))
+.PHONY: $(STAMP)
+endif
+
+$(STAMP):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev]' -c constraints.txt
+	echo $(DEPS_ID) > $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m unioncam_lite explain all --out outputs/demo
@@ -41,8 +52,11 @@ book: $(STAMP)
 app: $(STAMP)
 	$(BIN)/python app/serve.py
 
+# the learners' lab: nbgrader's grading tools and JupyterLab's news off (lab/README.md);
+# instructors run `jupyter lab` in course/ without it
 lab: $(STAMP)
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+	JUPYTER_CONFIG_PATH="$(CURDIR)/lab$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))" \
+	  $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 # exercise copies of the notebooks: solution cells replaced by `raise NotImplementedError`
 student: $(STAMP)
@@ -51,16 +65,22 @@ student: $(STAMP)
 # The GPU half, on a machine with CUDA (exit 2 without): the CUDA tests, every notebook through nbval,
 # the benchmark (VGG16 fp32/bf16/batch-1 memory, EfficientNet-Lite0) in <= 8 min on one H100 ->
 # outputs/gpu-check/report.md. Installs nothing: runs with GPU_CHECK_PYTHON's packages
-# (default .venv/bin/python if it exists, else python3), e.g. GPU_CHECK_PYTHON=python3.12 make gpu-check
+# (default .venv/bin/python if it exists, else python3), e.g. GPU_CHECK_PYTHON=python3.12 make gpu-check;
+# GPU_CHECK_ARGS=--rehearse runs every part on the CPU at a tiny size (tests/test_gpu_check_rehearsal.py)
 GPU_CHECK_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+GPU_CHECK_ARGS ?=
 
 gpu-check:
-	$(GPU_CHECK_PYTHON) benchmarks/gpu_check.py --out outputs/gpu-check
+	$(GPU_CHECK_PYTHON) benchmarks/gpu_check.py --out outputs/gpu-check $(GPU_CHECK_ARGS)
 
 # nbgrader course for instructors (README "For instructors"): course/nbgrader_config.py and
-# course/source/<notebook>/; optional SEED=<hidden tests' seed>, EXCHANGE=<nbgrader exchange folder>
-assignments: $(STAMP)
-	$(BIN)/python -m unioncam_lite assignments notebooks course $(if $(SEED),--seed $(SEED)) $(if $(EXCHANGE),--exchange $(EXCHANGE))
+# course/source/<notebook>/; optional SEED=<hidden tests' seed>, NEW_SEED=1 for a new term,
+# EXCHANGE=<nbgrader exchange folder>. An existing .venv is used as it is (never reinstalled behind the
+# instructor's back mid-term): only a missing one is installed; `make setup` updates it.
+ENV_READY := $(if $(wildcard $(STAMP)),,$(STAMP))
+
+assignments: $(ENV_READY)
+	$(BIN)/python -m unioncam_lite assignments notebooks course $(if $(SEED),--seed $(SEED)) $(if $(NEW_SEED),--new-seed) $(if $(EXCHANGE),--exchange $(EXCHANGE))
 
 clean:
 	rm -rf outputs student .pytest_cache

@@ -25,6 +25,10 @@ backward pass (the issue's convention; the real backward stops at the target lay
 far less). Images forwarded are counted by a hook on the model's last linear layer, so channels
 we skip are not counted.
 
+Approximations (top-k channels, bf16 autocast of the masked passes: on CUDA the tensor cores, on
+the CPU oneDNN's bf16 kernels) report their error: max |map − exact map| over the pixels of each
+image (both maps min-max normalised to [0, 1]), the exact map being ``ours UnionCAM (exact)``'s.
+
 Peers mask the *normalised* input tensor (a zero there is the mean colour, not black); we mask
 in pixel space. The work per masked image is the same; we forward fewer images (dead and
 duplicate channels are skipped, exactly) and run them through a BN-folded copy of the model
@@ -164,10 +168,12 @@ def methods(model, layer, spec, bs, device):
         "ours UnionCAM top-256 (approx.)": (lambda x, c: union_cam(model, x, layer, c, top_k=256, **kw),
                                             lambda x, c: union_cam(model, x, layer, c, **few)),
     }
+    # bf16 autocast of the masked passes: on CUDA the tensor cores, on the CPU oneDNN (AVX-512 BF16 / AMX
+    # where the CPU has them); an approximation, its error against the exact map is reported
+    table["ours UnionCAM bf16 autocast (approx.)"] = (
+        lambda x, c: union_cam(model, x, layer, c, autocast=torch.bfloat16, **kw),
+        lambda x, c: union_cam(model, x, layer, c, autocast=torch.bfloat16, **few))
     if device.type == "cuda":
-        table["ours UnionCAM bf16 autocast (approx.)"] = (
-            lambda x, c: union_cam(model, x, layer, c, autocast=torch.bfloat16, **kw),
-            lambda x, c: union_cam(model, x, layer, c, autocast=torch.bfloat16, **few))
         one = dict(kw, batch_size=1)
         table["ours UnionCAM (exact, batch 1: memory)"] = (
             lambda x, c: union_cam(model, x, layer, c, **one),
@@ -180,6 +186,20 @@ def methods(model, layer, spec, bs, device):
     if TcScoreCAM is not None:
         table["torch-cam ScoreCAM"] = (torchcam, forward_at(bs))
     return table
+
+
+EXACT = "ours UnionCAM (exact)"   # the reference of every approximation's error
+
+
+def as_map(out) -> torch.Tensor:
+    """The (1, H, W) map of a method's output (ours: a tensor or a UnionResult; peers: an array)."""
+    out = getattr(out, "cam", out)
+    return torch.as_tensor(out).detach().float().cpu().reshape(1, *out.shape[-2:])
+
+
+def map_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a − b| over the pixels of two maps in [0, 1] (each min-max normalised by its method)."""
+    return float((a - b).abs().max())
 
 
 def bench_model(name, device, n_images, repeats, size=None, batch_size=None, warmup="full", only=None):
@@ -198,13 +218,13 @@ def bench_model(name, device, n_images, repeats, size=None, batch_size=None, war
     hook = last_linear.register_forward_pre_hook(
         lambda m, inp: forwarded.__setitem__(0, forwarded[0] + inp[0].shape[0]))
     label = f"{name}{'' if pretrained else ' (random weights)'} {tuple(images[0].shape[-2:])}"
-    rows = []
+    rows, exact_maps = [], []
     try:
         for method, (fn, light) in methods(model, layer, spec, bs, device).items():
             if only and not any(o in method for o in only):
                 continue
             (fn if warmup == "full" else light)(images[0], classes[0])
-            times, peaks, totals, passes = [], [], [], []
+            times, peaks, totals, passes, maps = [], [], [], [], []
             for x, c in zip(images, classes):
                 per_image = []
                 for _ in range(repeats):
@@ -213,7 +233,7 @@ def bench_model(name, device, n_images, repeats, size=None, batch_size=None, war
                         if device.type == "cuda":
                             torch.cuda.synchronize(device)
                         start = time.perf_counter()
-                        fn(x, c)
+                        out = fn(x, c)
                         if device.type == "cuda":
                             torch.cuda.synchronize(device)
                         per_image.append(time.perf_counter() - start)
@@ -221,17 +241,24 @@ def bench_model(name, device, n_images, repeats, size=None, batch_size=None, war
                     totals.append(mem.total or 0)
                     passes.append(forwarded[0])
                 times.append(statistics.median(per_image))
+                if method.startswith("ours"):
+                    maps.append(as_map(out))
+            if method == EXACT:
+                exact_maps = maps
             backward = 1 if "UnionCAM" in method else 0
             total_flops = statistics.mean(passes) * flops + backward * 2 * flops
             seconds = statistics.mean(times)
             row = dict(model=label, method=method, seconds=seconds, peak_mb=max(peaks) / 2**20,
                        total_mb=max(totals) / 2**20, passes=statistics.mean(passes), gflop=total_flops / 1e9,
                        gflops_per_s=total_flops / seconds / 1e9)
+            if "UnionCAM" in method and method != EXACT and exact_maps:
+                row["max_abs_error"] = max(map_error(a, b) for a, b in zip(maps, exact_maps))
             rows.append(row)
             total = f" (total {row['total_mb']:.0f} MB)" if device.type == "cuda" else ""
+            error = f"  max |map - exact| {row['max_abs_error']:.2e}" if "max_abs_error" in row else ""
             print(f"{label:28s} {method:48s} {seconds:8.3f} s/image  peak +{row['peak_mb']:7.1f} MB{total}  "
                   f"{row['passes']:6.0f} images forwarded  {row['gflop']:8.1f} GFLOP  "
-                  f"{row['gflops_per_s']:8.1f} GFLOP/s", flush=True)
+                  f"{row['gflops_per_s']:8.1f} GFLOP/s{error}", flush=True)
     finally:
         hook.remove()
     print(f"  batch size {bs} for every method (pytorch-grad-cam also at its default 16); "
@@ -327,12 +354,13 @@ def main(argv=None) -> int:
         args.json.write_text(json.dumps(report, indent=1))
     if args.markdown:
         mem = "peak MB (+ / total)" if cuda else "peak RSS growth MB"
-        print(f"\n| model | method | s / image | {mem} | images forwarded | GFLOP | GFLOP/s |")
-        print("|---|---|---:|---:|---:|---:|---:|")
+        print(f"\n| model | method | s / image | {mem} | images forwarded | GFLOP | GFLOP/s | max abs. error |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
         for r in all_rows:
             m = f"{r['peak_mb']:.0f} / {r['total_mb']:.0f}" if cuda else f"{r['peak_mb']:.0f}"
+            error = f"{r['max_abs_error']:.1e}" if "max_abs_error" in r else ""
             print(f"| {r['model']} | {r['method']} | {r['seconds']:.3f} | {m} | {r['passes']:.0f} | "
-                  f"{r['gflop']:.1f} | {r['gflops_per_s']:.1f} |")
+                  f"{r['gflop']:.1f} | {r['gflops_per_s']:.1f} | {error} |")
     return 0
 
 

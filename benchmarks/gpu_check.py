@@ -1,19 +1,34 @@
 """`make gpu-check`: the GPU half of the project in one command, with a report to paste.
 
     python benchmarks/gpu_check.py [--out outputs/gpu-check] [--budget 480] [--parts tests,notebooks,benchmark]
+                                   [--rehearse]
 
-Needs CUDA (without it: one ``error:`` line, exit status 2). Runs, in this order, within
-``--budget`` seconds (8 minutes by default, sized for one H100):
+Needs CUDA (without it: one ``error:`` line, exit status 2), except with ``--rehearse``. Runs, in
+this order, within ``--budget`` seconds (8 minutes by default, sized for one H100):
 
 1. the CUDA tests (``pytest -k cuda`` on the test files that define ``test_cuda_*`` tests, which
    skip on CPU);
 2. every notebook through nbval on CUDA, each in its own process with its own time limit
    (``benchmarks/time_notebooks.py --nbval``'s ``run_nbval``), with per-notebook times;
 3. the benchmark on CUDA (``benchmarks/bench_unioncam.py --json``): VGG16 with random weights
-   (fp32, bf16 autocast, batch-1 memory: the three GPU targets) and EfficientNet-Lite0, 2 photos each.
+   (fp32, bf16 autocast, batch-1 memory: the three GPU targets), then the sweep of the GPU speed
+   options on VGG16 in one process (``benchmarks/speed_sweep.py``: cudnn.benchmark, channels_last,
+   bf16 masks, batch size, torch.compile; ms/image, TFLOP/s and fraction of the device's peak, and
+   which configuration wins), then EfficientNet-Lite0; 2 photos each.
+
+``--rehearse`` runs every part on the CPU at the smallest size that goes through the same code
+and imports, to prove on a machine without a GPU that the check cannot fail on set-up (a missing
+package, an import error, a command line that changed): the same CUDA-test selection (which then
+skips), nbval on the first notebook in full and on every other notebook's imports (and its set-up
+cell where it differs from one already run), the benchmark on VGG16 at 32×32 and EfficientNet-Lite0
+at 64×64 (1 photo, 1 call, batch 64; the peers' rows on EfficientNet-Lite0 only), and the sweep at
+32×32 with no warm-up calls and torch.compile's capture-only "eager" backend (inductor would take
+minutes of C++ compilation on a small CPU). Nothing in a
+rehearsal measures a GPU; its report says so.
 
 A part that fails, hangs or crashes is recorded and the next part runs; the time left is shared
-so that the benchmark always gets its turn. ``outputs/gpu-check/report.md`` is (re)written after
+so that the benchmark always gets its turn (a ``--budget`` above 480 s stretches every part's
+limit in proportion). ``outputs/gpu-check/report.md`` is (re)written after
 every part, so it exists even if the run is killed, in the form of ``benchmarks/RESULTS.md``
 (device, tables, each target met or not). Exit status 0 when everything passed, 1 otherwise.
 
@@ -39,12 +54,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PARTS = ("tests", "notebooks", "benchmark")
-#: the benchmark's models and the seconds each may take at most (the H200 took ~40 s and ~64 s)
-BENCH_MODELS = (("vgg16", 200), ("efficientnet_lite0", 160))
-#: at most 150 s for the CUDA tests and 120 s per notebook; 200 s are always kept for the benchmark
-TESTS_LIMIT, NOTEBOOK_LIMIT, BENCH_RESERVE = 150, 120, 200
-TARGET_TEXT = {"fp32_s": ("UnionCAM fp32", 1000, "ms"), "bf16_s": ("UnionCAM bf16", 1000, "ms"),
-               "batch1_total_gb": ("Peak at batch 1 (weights included)", 1, "MB")}
+DEFAULT_BUDGET = 480.0
+#: the benchmark's steps in order and the seconds each may take at most (the H200 took ~40 s for
+#: VGG16 and ~64 s for EfficientNet-Lite0; the sweep stops itself at its --budget, 20 s below its limit)
+BENCH_STEPS = (("vgg16", 150), ("sweep", 190), ("efficientnet_lite0", 120))
+#: at most 150 s for the CUDA tests and 120 s per notebook; 250 s are always kept for the benchmark
+TESTS_LIMIT, NOTEBOOK_LIMIT, BENCH_RESERVE = 150, 120, 250
+from gpu_report import REHEARSAL_SIZE, render_report, sweep_table, write_report  # noqa: E402,F401  (re-exported)
 
 
 class UsageError(Exception):
@@ -59,8 +75,11 @@ class Parser(argparse.ArgumentParser):
 def parse_args(argv):
     parser = Parser(prog="benchmarks/gpu_check.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "gpu-check", help="folder for report.md")
-    parser.add_argument("--budget", type=float, default=480, help="seconds for the whole check (default 480)")
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET, help=f"seconds for the whole check (default "
+                        f"{DEFAULT_BUDGET:g}; a larger budget stretches each part's limit in proportion)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    parser.add_argument("--rehearse", action="store_true", help="run every part on the CPU at its smallest size "
+                        "(no GPU needed; nothing measured): proves the set-up of this Python")
     args = parser.parse_args(argv)
     if not args.budget > 0:
         raise UsageError(f"--budget must be a positive number of seconds, got {args.budget:g}")
@@ -109,7 +128,7 @@ def missing(*modules: str) -> list[str]:
 
 # --------------------------------------------------------------------------- the three parts
 
-def part_tests(result: dict, deadline: float, out: Path) -> None:
+def part_tests(result: dict, deadline: float, out: Path, scale: float = 1.0) -> None:
     lacking = missing("pytest")
     if lacking:
         result["tests"] = {"status": "not run", "output": "pytest is not installed: pip install pytest"}
@@ -122,7 +141,7 @@ def part_tests(result: dict, deadline: float, out: Path) -> None:
         result["tests"] = {"status": "not run", "output": "no test_cuda_* tests found in tests/"}
         return
     junit = out / "cuda-tests.xml"
-    timeout = min(TESTS_LIMIT, deadline - time.monotonic() - BENCH_RESERVE)
+    timeout = min(TESTS_LIMIT * scale, deadline - time.monotonic() - BENCH_RESERVE * scale)
     r = run_command([sys.executable, "-m", "pytest", *files, "-k", "cuda", "-q", "-p", "no:cacheprovider",
                      "-o", "addopts=", f"--junitxml={junit}"], timeout)
     r["files"] = files
@@ -152,162 +171,150 @@ def junit_counts(path: Path) -> dict:
     return counts
 
 
-def part_notebooks(result: dict, deadline: float, out: Path, write) -> None:
+def rehearsal_notebook(path: Path, folder: Path, seen: set[str] | None = None) -> Path:
+    """A copy of notebook ``path`` in ``folder`` holding its first code cell (the set-up: imports,
+    device, model, photos) and one cell with every other import statement of the notebook. A set-up
+    cell in ``seen`` (already run by an earlier notebook: the course's notebooks share one) is left
+    out but for its imports; the set-up cell is added to ``seen``."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    seen = set() if seen is None else seen
+    setup = code[:1] if code and code[0].source not in seen else []
+    seen.update(c.source for c in code[:1])
+    imports: list[str] = []
+    for cell in code[len(setup):]:
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and ast.unparse(node) not in imports:
+                imports.append(ast.unparse(node))
+    cells = setup + [nbformat.v4.new_code_cell("\n".join(imports))] if imports else setup
+    copy = nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(copy, folder / path.name)
+    return folder / path.name
+
+
+def part_notebooks(result: dict, deadline: float, out: Path, write, rehearse: bool = False,
+                   scale: float = 1.0) -> None:
     from time_notebooks import NOTEBOOKS, run_nbval
 
     lacking = missing("nbval", "ipykernel", "nbformat")
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
     rows = result["notebooks"] = []
-    for path in paths:
-        left = deadline - time.monotonic() - BENCH_RESERVE
+    setups: set[str] = set()
+    for i, path in enumerate(paths):
+        left = deadline - time.monotonic() - BENCH_RESERVE * scale
         if lacking:
             rows.append({"notebook": path.stem, "seconds": 0.0, "status": "not run",
                          "detail": f"{', '.join(lacking)} not installed (pip install nbval ipykernel)"})
         elif left < 10:
             rows.append({"notebook": path.stem, "seconds": 0.0, "status": "not run", "detail": "time budget spent"})
+        elif rehearse and i:
+            # a rehearsal runs the first notebook in full, then each other one's set-up cell (if it is
+            # not the same as one already run) and all of its imports
+            copy = rehearsal_notebook(path, out / "rehearsal-notebooks", setups)
+            row = run_nbval(copy, min(NOTEBOOK_LIMIT * scale, left))
+            cells = nbformat_cells(copy)
+            rows.append(dict(row, scope="imports" if cells == 1 else "set-up cell and imports"))
         else:
-            rows.append(run_nbval(path, min(NOTEBOOK_LIMIT, left)))
+            if rehearse:
+                rehearsal_notebook(path, out / "rehearsal-notebooks", setups)   # records its set-up cell
+            row = run_nbval(path, min(NOTEBOOK_LIMIT * scale, left))
+            rows.append(dict(row, scope="in full") if rehearse else row)
         write()
 
 
-def part_benchmark(result: dict, deadline: float, out: Path, write) -> None:
+def nbformat_cells(path: Path) -> int:
+    import nbformat
+
+    return len(nbformat.read(path, as_version=4).cells)
+
+
+def bench_command(step: str, path: Path, rehearse: bool, budget: float) -> list[str]:
+    """The command line of one benchmark step (``bench_unioncam.py`` for a model, ``speed_sweep.py``)."""
+    bench = ROOT / "benchmarks"
+    if step == "sweep":
+        cmd = [sys.executable, str(bench / "speed_sweep.py"), "--json", str(path), "--budget", f"{budget:.0f}"]
+        if rehearse:
+            cmd += ["--device", "cpu", "--size", str(REHEARSAL_SIZE[step]), "--images", "1", "--repeats", "1",
+                    "--batch-size", "64", "--batch-sizes", "128", "--compile-mode", "eager", "--no-warmup"]
+        else:
+            cmd += ["--device", "cuda"]
+        return cmd
+    cmd = [sys.executable, str(bench / "bench_unioncam.py"), "--models", step, "--json", str(path)]
+    if rehearse:
+        # batch 64: at batch 4 VGG16's 400 MB first linear layer would be read 128 times per call; the
+        # peers' rows (the same code on both models) run on EfficientNet-Lite0 only, the cheaper one
+        only = ["--only", "ours"] if step == "vgg16" else []
+        return cmd + ["--device", "cpu", "--size", str(REHEARSAL_SIZE[step]), "--images", "1", "--repeats", "1",
+                      "--warmup", "light", "--batch-size", "64", *only]
+    return cmd + ["--device", "cuda", "--images", "2"]
+
+
+def part_benchmark(result: dict, deadline: float, out: Path, write, rehearse: bool = False,
+                   scale: float = 1.0) -> None:
     bench = result["benchmark"] = {}
-    for name, limit in BENCH_MODELS:
-        path = out / f"bench-{name}.json"
+    for step, limit in BENCH_STEPS:
+        path = out / f"bench-{step}.json"
         path.unlink(missing_ok=True)
         left = deadline - time.monotonic()
+        target = result if step == "sweep" else bench
         if left < 20:
-            bench[name] = {"status": "not run", "output": "time budget spent"}
+            target[step] = {"status": "not run", "output": "time budget spent"}
             continue
-        r = run_command([sys.executable, str(ROOT / "benchmarks" / "bench_unioncam.py"), "--device", "cuda",
-                         "--models", name, "--images", "2", "--json", str(path)], min(limit, left))
+        timeout = min(limit * scale, left)
+        r = run_command(bench_command(step, path, rehearse, max(timeout - 20, 10)), timeout)
         if path.is_file():
             r.update(json.loads(path.read_text()))
-        bench[name] = r
+        target[step] = r
         write()
-
-
-# --------------------------------------------------------------------------- the report
-
-def _target_lines(result: dict) -> list[str]:
-    from targets import GPU_TARGETS
-
-    vgg = result.get("benchmark", {}).get("vgg16", {})
-    verdicts = {t["target"]: t for t in vgg.get("models", {}).get("vgg16", {}).get("targets", [])}
-    lines = []
-    for key, limit in GPU_TARGETS.items():
-        label, scale, unit = TARGET_TEXT[key]
-        limit_text = f"{limit * scale:g} {unit}" if unit == "ms" else f"{limit:g} GB"
-        if key in verdicts:
-            t = verdicts[key]
-            value = f"{t['value'] * scale:.0f} {unit}"
-            lines.append(f"- {label} ≤ {limit_text}: **{'met' if t['met'] else 'not met'}**, {value}")
-        else:
-            why = vgg.get("status", "not run")
-            lines.append(f"- {label} ≤ {limit_text}: **not measured** (VGG16 benchmark: {why})")
-    return lines
-
-
-def _bench_table(model: dict) -> list[str]:
-    lines = ["| method | s / image | peak MB (+ / total) | images forwarded | GFLOP | TFLOP/s |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for r in model["rows"]:
-        lines.append(f"| {r['method']} | {r['seconds']:.3f} | {r['peak_mb']:.0f} / {r['total_mb']:.0f} | "
-                     f"{r['passes']:.0f} | {r['gflop']:.0f} | {r['gflops_per_s'] / 1000:.1f} |")
-    return lines
-
-
-def _fence(text: str) -> list[str]:
-    return ["```", text.strip()[-1500:], "```"] if text and text.strip() else []
-
-
-def render_report(result: dict) -> str:
-    """report.md from the collected results (every part optional: what did not run says so)."""
-    lines = [f"# GPU check: {result.get('device', '?')}, {result.get('date', '')}", "",
-             f"{result.get('software', '')}; `make gpu-check` took {result.get('seconds', 0):.0f} s "
-             f"(budget {result.get('budget', 0):.0f} s).", "",
-             "## The GPU targets (VGG16, 224×224, per image)", *_target_lines(result), ""]
-    tests = result.get("tests")
-    lines += ["## 1. CUDA tests (`pytest -k cuda`)"]
-    if tests is None:
-        lines += ["not run (not in --parts)", ""]
-    else:
-        counts = (f"{tests.get('passed', 0)} passed, {tests.get('failed', 0)} failed, {tests.get('skipped', 0)} skipped"
-                  if "collected" in tests else "no test results")
-        files = f" ({', '.join(f'`{f}`' for f in tests['files'])})" if tests.get("files") else ""
-        lines += [f"**{tests['status']}**: {counts} in {tests.get('seconds', 0):.1f} s{files}."]
-        lines += [f"- failed: `{name}`" for name in tests.get("failures", [])]
-        if tests["status"] != "passed":
-            lines += _fence(tests.get("output", ""))
-        lines += [""]
-    notebooks = result.get("notebooks")
-    lines += ["## 2. Notebooks through nbval on CUDA (each in its own process)"]
-    if notebooks is None:
-        lines += ["not run (not in --parts)", ""]
-    else:
-        lines += ["| notebook | seconds | result |", "|---|---:|---|"]
-        for r in notebooks:
-            note = f" ({r['detail']})" if r["status"] == "not run" and r.get("detail") else ""
-            lines.append(f"| `{r['notebook']}` | {r['seconds']:.1f} | {r['status']}{note} |")
-        passed = sum(r["status"] == "passed" for r in notebooks)
-        lines.append(f"| **all {len(notebooks)}** | **{sum(r['seconds'] for r in notebooks):.1f}** | "
-                     f"**{passed} passed** |")
-        for r in notebooks:
-            if r["status"] not in ("passed", "not run"):
-                lines += ["", f"`{r['notebook']}` ({r['status']}):", *_fence(r.get("detail", ""))]
-        lines += [""]
-    bench = result.get("benchmark")
-    lines += ["## 3. Benchmark (`benchmarks/bench_unioncam.py --device cuda --images 2`)"]
-    if bench is None:
-        lines += ["not run (not in --parts)", ""]
-    for name, r in (bench or {}).items():
-        model = r.get("models", {}).get(name)
-        title = {"vgg16": "VGG16 (random weights, timing only), 224×224, `features.29`",
-                 "efficientnet_lite0": "EfficientNet-Lite0 (ImageNet weights), 224×224, `features.head_act`"}[name]
-        lines += ["", f"{title}: **{r.get('status')}** in {r.get('seconds', 0):.0f} s"]
-        if model:
-            lines += [f"({r.get('images')} photos, median of {r.get('repeats')} calls each, warm-up {r.get('warmup')};"
-                      f" {r.get('device')})", "", *_bench_table(model)]
-        if r.get("status") != "passed":
-            lines += _fence(r.get("output", ""))
-    for part, error in result.get("errors", {}).items():
-        lines += ["", f"**{part} stopped with an error**:", *_fence(error)]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Through a temporary file and a rename (no import of the package: the report must be written
-    even where unioncam_lite cannot be imported)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_report(result: dict, out: Path) -> Path:
-    """``out/report.md``, written atomically (and ``out/result.json`` with the raw results)."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "result.json", json.dumps(result, indent=1, default=str))
-    write_text_atomic(out / "report.md", render_report(result))
-    return out / "report.md"
 
 
 def software() -> str:
     import torch
 
     return (f"torch {torch.__version__} (CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}), "
-            f"Python {platform.python_version()}, {os.cpu_count()} CPU cores")
+            f"Python {platform.python_version()} ({sys.executable}), {os.cpu_count()} CPU cores")
+
+
+def cpu_device() -> str:
+    """The rehearsal's device: the CPU, or a UsageError when torch cannot be imported."""
+    try:
+        import torch
+    except ImportError as err:
+        raise UsageError(f"torch cannot be imported by {sys.executable} ({err}): set GPU_CHECK_PYTHON to a Python "
+                         "that has torch") from None
+    return f"CPU, {torch.get_num_threads()} threads"
+
+
+REHEARSAL_TEXT = ("every part on the CPU at its smallest size: the CUDA-test selection (the tests skip without a "
+                  "GPU), nbval on the first notebook in full and on the others' imports (and set-up cell where it "
+                  "differs), the benchmark on VGG16 at 32×32 (ours only) and EfficientNet-Lite0 at 64×64 (with the "
+                  "peers), 1 photo, 1 call, the sweep at 32×32 with torch.compile's capture-only eager backend. It "
+                  "proves that this Python runs the check; the times say nothing about a GPU.")
 
 
 def main(argv=None) -> int:
     try:
         args = parse_args(argv)
-        device = cuda_device()
+        device = cpu_device() if args.rehearse else cuda_device()
     except UsageError as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     start, deadline = time.monotonic(), time.monotonic() + args.budget
+    scale = max(1.0, args.budget / DEFAULT_BUDGET)   # a larger budget stretches every part's limit alike
     result = {"device": device, "date": datetime.date.today().isoformat(), "software": software(),
               "budget": args.budget, "seconds": 0.0}
+    if args.rehearse:
+        result["rehearsal"] = REHEARSAL_TEXT
     out = args.out
 
     def write():
@@ -319,16 +326,17 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as err:
         print(f"error: cannot write the report in {out} ({err})", file=sys.stderr)
         return 2
-    print(f"gpu-check on {device}: {', '.join(args.parts)}; report: {out / 'report.md'}", flush=True)
+    print(f"gpu-check{' rehearsal' if args.rehearse else ''} on {device}: {', '.join(args.parts)}; "
+          f"report: {out / 'report.md'}", flush=True)
     for part in args.parts:
         begun = time.monotonic()
         try:
             if part == "tests":
-                part_tests(result, deadline, out)
+                part_tests(result, deadline, out, scale)
             elif part == "notebooks":
-                part_notebooks(result, deadline, out, write)
+                part_notebooks(result, deadline, out, write, args.rehearse, scale)
             else:
-                part_benchmark(result, deadline, out, write)
+                part_benchmark(result, deadline, out, write, args.rehearse, scale)
         except Exception as err:  # a part that breaks is recorded; the next part still runs
             result.setdefault("errors", {})[part] = f"{type(err).__name__}: {err}"
         write()
@@ -341,6 +349,7 @@ def all_passed(result: dict) -> bool:
     ok = not result.get("errors") and result.get("tests", {}).get("status", "passed") == "passed"
     ok &= all(r["status"] == "passed" for r in result.get("notebooks", []))
     ok &= all(r.get("status") == "passed" for r in result.get("benchmark", {}).values())
+    ok &= result.get("sweep", {}).get("status", "passed") == "passed"
     return bool(ok)
 
 

@@ -51,13 +51,18 @@ def test_make_target_installs_nothing_and_uses_the_given_python():
     dry = subprocess.run(["make", "--no-print-directory", "-n", "gpu-check", "GPU_CHECK_PYTHON=/opt/gpu/python3.12"],
                          cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
     assert dry.strip() == "/opt/gpu/python3.12 benchmarks/gpu_check.py --out outputs/gpu-check"
+    if "GPU_CHECK_ARGS" in (ROOT / "Makefile").read_text():   # extra arguments, e.g. the rehearsal's, go on the end
+        dry = subprocess.run(["make", "--no-print-directory", "-n", "gpu-check", "GPU_CHECK_PYTHON=python3",
+                              "GPU_CHECK_ARGS=--rehearse --budget 900"], cwd=ROOT, env=env, capture_output=True,
+                             text=True, check=True).stdout
+        assert dry.strip() == "python3 benchmarks/gpu_check.py --out outputs/gpu-check --rehearse --budget 900"
 
 
 def vgg_rows(fp32=0.118, bf16=0.092, batch1_total_mb=677.0):
     row = dict(model="vgg16 (random weights) (224, 224)", peak_mb=100.0, total_mb=700.0, passes=496, gflop=15408.0,
                gflops_per_s=130000.0)
     return [dict(row, method="ours UnionCAM (exact)", seconds=fp32),
-            dict(row, method="ours UnionCAM bf16 autocast (approx.)", seconds=bf16),
+            dict(row, method="ours UnionCAM bf16 autocast (approx.)", seconds=bf16, max_abs_error=3e-3),
             dict(row, method="ours UnionCAM (exact, batch 1: memory)", seconds=0.98, total_mb=batch1_total_mb)]
 
 
@@ -80,7 +85,25 @@ def fake_result():
                       "device": "NVIDIA H100 80GB HBM3 (cudnn.allow_tf32=True, cudnn.benchmark=False)",
                       "models": {"vgg16": {"rows": rows, "targets": targets}}},
             "efficientnet_lite0": {"status": "timeout", "seconds": 160.0, "output": "killed after 160 s"}},
+        "sweep": fake_sweep(),
     }
+
+
+def fake_sweep():
+    def row(name, exact, ms, **extra):
+        return dict(dict(name=name, exact=exact, status="passed", precision="tf32" if exact else "bf16",
+                         ms_per_image=ms, tflops=15400 / ms, peak_tflops=494.5 if exact else 989.5,
+                         fraction_of_peak=15400 / ms / (494.5 if exact else 989.5), peak_mb=900.0,
+                         max_abs_error=4e-3, warmup_s=2.0, options={}), **extra)
+
+    rows = [row("default (fp32, TF32 convolutions on CUDA)", True, 110.0),
+            row("cudnn.benchmark", True, 100.0),
+            row("bf16 autocast (approx.)", False, 50.0),
+            dict(name="default + torch.compile(default)", exact=True, options={"compile_mode": "default"},
+                 status="failed: BackendCompilerFailed: no triton")]
+    return {"status": "passed", "seconds": 80.0, "device_name": "NVIDIA H200", "size": 224, "images": 2,
+            "repeats": 3, "passes": 496, "gflop": 15408.0, "compile_limit": 60, "rows": rows,
+            "winners": {"exact": "cudnn.benchmark", "any": "bf16 autocast (approx.)"}}
 
 
 def test_report_from_a_fake_result(tmp_path):
@@ -88,13 +111,18 @@ def test_report_from_a_fake_result(tmp_path):
     text = path.read_text()
     assert text.startswith("# GPU check: NVIDIA H100 80GB HBM3, 2026-11-28")
     # the three targets, judged by bench_unioncam.check_targets from the rows
-    assert "- UnionCAM fp32 ≤ 150 ms: **met**, 118 ms" in text
-    assert "- UnionCAM bf16 ≤ 50 ms: **not met**, 92 ms" in text
+    assert "- UnionCAM fp32 ≤ 80 ms: **not met**, 118 ms" in text
+    assert "- UnionCAM bf16 ≤ 40 ms: **not met**, 92 ms" in text
     assert "- Peak at batch 1 (weights included) ≤ 2.22 GB: **met**, 677 MB" in text
     assert "**failed**: 2 passed, 1 failed, 0 skipped in 21.0 s" in text and "test_cuda_batch_size" in text
     assert "| `00_setup_and_model` | 15.7 | passed |" in text and "| `05_selection` | 120.0 | timeout |" in text
     assert "| **all 4** | **139.9** | **1 passed** |" in text and "DeadKernelError" in text
-    assert "| ours UnionCAM (exact) | 0.118 | 100 / 700 | 496 | 15408 | 130.0 |" in text   # RESULTS.md's columns
+    assert "| ours UnionCAM (exact) | 0.118 | 100 / 700 | 496 | 15408 | 130.0 |  |" in text   # RESULTS.md's columns
+    assert "| ours UnionCAM bf16 autocast (approx.) | 0.092 | 100 / 700 | 496 | 15408 | 130.0 | 3.0e-03 |" in text
+    assert "### Speed sweep (`benchmarks/speed_sweep.py`): **passed**" in text
+    assert "| bf16 autocast (approx.) | approx. | 50.0 | 308.00 | 31 % of 989.5 (bf16) | 900 | 4.0e-03 | 2.0 |" in text
+    assert "| default + torch.compile(default) | yes | failed: BackendCompilerFailed: no triton | | | | | |" in text
+    assert "Fastest exact: **cudnn.benchmark**; fastest of all: **bf16 autocast (approx.)**" in text
     assert "EfficientNet-Lite0 (ImageNet weights), 224×224, `features.head_act`: **timeout**" in text
     assert (tmp_path / "gpu-check" / "result.json").is_file()
     assert not gpu_check.all_passed(fake_result())
@@ -106,7 +134,7 @@ def test_targets_not_met_and_not_measured():
     result["benchmark"]["vgg16"]["models"]["vgg16"]["targets"] = bench_unioncam.check_targets(
         "vgg16", torch.device("cuda"), rows, None, quiet=True)
     text = gpu_check.render_report(result)
-    assert "fp32 ≤ 150 ms: **not met**, 200 ms" in text and "bf16 ≤ 50 ms: **met**, 40 ms" in text
+    assert "fp32 ≤ 80 ms: **not met**, 200 ms" in text and "bf16 ≤ 40 ms: **met**, 40 ms" in text
     assert "≤ 2.22 GB: **not met**, 3000 MB" in text
     result["benchmark"]["vgg16"] = {"status": "failed", "output": "CUDA out of memory"}
     assert text.count("**not measured**") == 0
@@ -127,6 +155,10 @@ def test_a_run_with_fake_parts_keeps_going_and_keeps_the_budget(tmp_path, monkey
             out.write_text(__import__("json").dumps({"device": "Fake GPU", "images": 2, "repeats": 3, "warmup": "full",
                                                      "models": {name: {"rows": rows, "targets": []}}}))
             return {"status": "passed", "seconds": 1.0, "output": ""}
+        if "speed_sweep.py" in " ".join(cmd):
+            assert cmd[cmd.index("--device") + 1] == "cuda" and float(cmd[cmd.index("--budget") + 1]) <= timeout - 20
+            Path(cmd[cmd.index("--json") + 1]).write_text(__import__("json").dumps(fake_sweep()))
+            return {"status": "passed", "seconds": 1.0, "output": ""}
         return {"status": "failed", "seconds": 1.0, "output": "boom"}
 
     def fake_nbval(path, timeout, *args, **kwargs):
@@ -144,10 +176,11 @@ def test_a_run_with_fake_parts_keeps_going_and_keeps_the_budget(tmp_path, monkey
     assert "# GPU check: Fake GPU" in text and "**failed**: no test results" in text
     assert "**notebooks stopped with an error**" in text and "kernel died" in text
     assert "| ours UnionCAM bf16 autocast (approx.) | 0.092 |" in text
+    assert "Fastest exact: **cudnn.benchmark**" in text and "GPU check (CPU rehearsal" not in text
     assert [c[0][0] for c in calls if c[0][0] == "nbval"] == ["nbval", "nbval", "nbval"]  # 00, 01, 02
     assert calls[0][0][1:4] == ["-m", "pytest", "tests/cams/test_options_and_speed.py"] and "cuda" in calls[0][0]
     tests_timeout = calls[0][1]
-    assert tests_timeout <= gpu_check.TESTS_LIMIT and all(t <= 480 - 200 for c, t in calls if c[0] == "nbval")
+    assert tests_timeout <= gpu_check.TESTS_LIMIT and all(t <= 480 - gpu_check.BENCH_RESERVE for c, t in calls if c[0] == "nbval")
     # with a budget that only covers the benchmark's reserve, notebooks are skipped, not started
     calls.clear()
     monkeypatch.setattr(time_notebooks, "run_nbval", lambda *a, **k: pytest.fail("notebook started"))
@@ -155,7 +188,7 @@ def test_a_run_with_fake_parts_keeps_going_and_keeps_the_budget(tmp_path, monkey
     text = (out / "report.md").read_text()
     assert text.count("| not run (time budget spent) |") == len(list((ROOT / "notebooks").glob("*.ipynb")))
     assert "## 1. CUDA tests (`pytest -k cuda`)\nnot run (not in --parts)" in text
-    assert [Path(c[0][1]).name for c in calls] == ["bench_unioncam.py"] * 2
+    assert [Path(c[0][1]).name for c in calls] == ["bench_unioncam.py", "speed_sweep.py", "bench_unioncam.py"]
 
 
 def test_nbval_runner_records_failures_and_timeouts(tmp_path):
@@ -181,3 +214,49 @@ def test_report_is_written_even_where_the_package_cannot_be_imported(tmp_path):
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, timeout=60)
     text = (tmp_path / "report.md").read_text()
     assert "# GPU check: X" in text and "**not measured** (VGG16 benchmark: failed)" in text
+
+
+def test_rehearsal_commands_run_on_the_cpu_at_the_smallest_size(tmp_path):
+    """--rehearse: the same scripts, on the CPU, one photo, small images; the sweep compiles with the eager backend."""
+    vgg = gpu_check.bench_command("vgg16", tmp_path / "v.json", rehearse=True, budget=100)
+    assert vgg[1].endswith("bench_unioncam.py") and vgg[vgg.index("--device") + 1] == "cpu"
+    assert vgg[vgg.index("--size") + 1] == "32" and vgg[vgg.index("--images") + 1] == "1"
+    sweep = gpu_check.bench_command("sweep", tmp_path / "s.json", rehearse=True, budget=100)
+    assert sweep[1].endswith("speed_sweep.py") and sweep[sweep.index("--compile-mode") + 1] == "eager"
+    gpu = gpu_check.bench_command("efficientnet_lite0", tmp_path / "e.json", rehearse=False, budget=100)
+    assert gpu[gpu.index("--device") + 1] == "cuda" and "--size" not in gpu
+
+
+def test_rehearsal_notebook_keeps_the_setup_cell_and_every_import(tmp_path):
+    cells = [nbformat.v4.new_markdown_cell("# title"),
+             nbformat.v4.new_code_cell("%matplotlib inline\nimport torch\nmodel = 1"),
+             nbformat.v4.new_code_cell("import pandas as pd\nfrom os import (\n    path,\n    sep)\nx = pd.DataFrame()"),
+             nbformat.v4.new_code_cell("%time y = 2\nimport pandas as pd\ndef f():\n    import json"),
+             nbformat.v4.new_code_cell("this is not python")]
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "P"}})
+    nbformat.write(nb, tmp_path / "05_x.ipynb")
+    copy = nbformat.read(gpu_check.rehearsal_notebook(tmp_path / "05_x.ipynb", tmp_path / "r"), as_version=4)
+    assert [c.source for c in copy.cells] == ["%matplotlib inline\nimport torch\nmodel = 1",
+                                              "import pandas as pd\nfrom os import path, sep"]
+    assert copy.metadata["kernelspec"]["name"] == "python3"
+    # a set-up cell already run (the course's notebooks share one) leaves only its imports
+    seen = {"%matplotlib inline\nimport torch\nmodel = 1"}
+    again = nbformat.read(gpu_check.rehearsal_notebook(tmp_path / "05_x.ipynb", tmp_path / "r", seen), as_version=4)
+    assert [c.source for c in again.cells] == ["import torch\nimport pandas as pd\nfrom os import path, sep"]
+
+
+def test_rehearsal_report_says_nothing_was_measured_for_the_gpu():
+    result = fake_result()
+    result["rehearsal"] = gpu_check.REHEARSAL_TEXT
+    result["notebooks"][0]["scope"] = "in full"
+    text = gpu_check.render_report(result)
+    assert text.startswith("# GPU check (CPU rehearsal: nothing measured for the GPU)")
+    assert "## The GPU targets (VGG16, 224×224, per image)\nnot judged: a CPU rehearsal" in text
+    assert "| `00_setup_and_model` | 15.7 | passed, in full |" in text and "on the CPU (each" in text
+    # a sweep cut short before its first configuration: no pass count yet, every row "not run"
+    result["sweep"] = {"status": "timeout", "output": "killed after 190 s", "passes": None, "gflop": None,
+                       "rows": [{"name": "default (fp32, TF32 convolutions on CUDA)", "exact": True, "options": {},
+                                 "status": "not run (budget: 3 s left)"}]}
+    text = gpu_check.render_report(result)
+    assert "| default (fp32, TF32 convolutions on CUDA) | yes | not run (budget: 3 s left) |" in text
+    assert "0 images forwarded" in text and "killed after 190 s" in text and not gpu_check.all_passed(result)

@@ -1,0 +1,341 @@
+"""The GPU speed options of UnionCAM swept in one process: ms per image, TFLOP/s and the fraction
+of the device's peak for each configuration, so that one run shows which wins.
+
+    python benchmarks/speed_sweep.py [--device cuda|cpu] [--size S] [--images N] [--repeats R]
+                                     [--batch-size B] [--batch-sizes 128,256]
+                                     [--compile-mode default|reduce-overhead|eager|none] [--compile-limit 60]
+                                     [--budget 170] [--no-warmup] [--json PATH] [--markdown]
+
+VGG16 (random weights: timing only) at 224×224, target layer ``features.29``, ``union_cam`` with
+θ = 10 on the first N bundled photographs (default 2), each timed R times (default 3, median),
+``torch.cuda.synchronize`` around each call, after one untimed call per configuration (on every
+photo for the compiled ones, so that each batch shape is compiled before the timing). The
+configurations, in this order (each alone first, then together):
+
+* ``default``: the library's defaults on CUDA (fp32 with PyTorch's default TF32 convolutions,
+  ``cudnn.benchmark`` off, the automatic batch size, or ``--batch-size``) — what users get; exact;
+* ``TF32 off``: ``torch.backends.cudnn.allow_tf32 = False`` — strict fp32, the reference of every
+  configuration's error (no effect on the CPU);
+* ``cudnn.benchmark``, ``channels_last weights`` (the model's 4-D weights in NHWC; the masked
+  images already are), and both: exact (other kernels, the same function up to float rounding);
+* ``bf16 autocast`` of the masked passes, ``+ bf16 masks`` (masks, image and products built on the
+  device in bf16, no fp32 mask buffer: ``CamOptions.autocast_masks``), ``+ cudnn.benchmark +
+  channels_last``: approximations;
+* the fastest configuration so far at other batch sizes (``--batch-sizes``);
+* ``torch.compile`` of the masked-pass model (``CamOptions.compile_mode``; ``reduce-overhead`` is
+  CUDA graphs) on the fastest exact and the fastest overall configuration: exact up to float
+  rounding itself; its warm-up time (the compilation) is reported, and a configuration that
+  takes longer than ``--compile-limit`` seconds to compile is not eligible as a default.
+
+Every row reports its max |map − reference map| over the photos' pixels (maps in [0, 1]),
+so an "exact" row that is not shows up. FLOPs as in ``bench_unioncam.py``: (images forwarded) ×
+one forward pass + 2 × one forward pass for the backward pass. The peak is the device's dense
+tensor-core peak for the masked passes' precision (bf16, or TF32 when it is on, else fp32;
+:data:`PEAKS`), blank for a device not in the table (the CPU). Nothing here changes the
+library's defaults: the report names the winner, and making it the default on CUDA is a
+decision taken from a GPU run. ``--budget`` seconds in all: configurations that no longer fit
+are listed as not run. The JSON file is rewritten after every configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from unioncam_lite import load_image, load_model, sample_images, union_cam  # noqa: E402
+from unioncam_lite.cams.options import CamOptions  # noqa: E402
+
+#: dense (no sparsity) tensor-core peaks in TFLOP/s by precision, from NVIDIA's data sheets (which
+#: print the 2:4-sparsity figures, twice these); matched in this order against the device name
+PEAKS: tuple[tuple[str, dict[str, float]], ...] = (
+    ("H200 NVL", {"bf16": 835.5, "tf32": 417.5, "fp32": 60.0}),
+    ("H200", {"bf16": 989.5, "tf32": 494.5, "fp32": 67.0}),
+    ("H100 NVL", {"bf16": 835.5, "tf32": 417.5, "fp32": 60.0}),
+    ("H100 PCIe", {"bf16": 756.5, "tf32": 378.0, "fp32": 51.0}),
+    ("H100", {"bf16": 989.5, "tf32": 494.5, "fp32": 67.0}),   # SXM5: "NVIDIA H100 80GB HBM3"
+)
+THETA = 10.0
+#: the model and target layer swept (tests/test_speed_sweep.py swaps in a tiny one)
+MODEL, LAYER = "vgg16", "features.29"
+
+
+def device_peak(name: str, precision: str) -> float | None:
+    """The dense peak (TFLOP/s) of ``precision`` on the device called ``name``, or None if unknown."""
+    for key, peaks in PEAKS:
+        if key.lower() in name.lower():
+            return peaks.get(precision)
+    return None
+
+
+@contextlib.contextmanager
+def settings(model: nn.Module, cudnn_benchmark: bool = False, channels_last: bool = False,
+             tf32: bool | None = None) -> Iterator[None]:
+    """The process-wide switches and the model's memory format for one configuration, restored after."""
+    saved = torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    if tf32 is not None:
+        torch.backends.cudnn.allow_tf32 = tf32
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = saved
+
+
+def config(name: str, exact: bool, cudnn_benchmark: bool = False, channels_last: bool = False,
+           tf32: bool | None = None, **options) -> dict:
+    return dict(name=name, exact=exact, switches=dict(cudnn_benchmark=cudnn_benchmark, channels_last=channels_last,
+                                                      tf32=tf32), options=options)
+
+
+def base_configs() -> list[dict]:
+    bf16 = dict(autocast=torch.bfloat16)
+    return [
+        config("default (fp32, TF32 convolutions on CUDA)", True),
+        config("TF32 off (strict fp32: the reference)", True, tf32=False),
+        config("cudnn.benchmark", True, cudnn_benchmark=True),
+        config("channels_last weights", True, channels_last=True),
+        config("cudnn.benchmark + channels_last", True, cudnn_benchmark=True, channels_last=True),
+        config("bf16 autocast (approx.)", False, **bf16),
+        config("bf16 autocast + bf16 masks (approx.)", False, autocast_masks=True, **bf16),
+        config("bf16 autocast + bf16 masks + cudnn.benchmark + channels_last (approx.)", False,
+               cudnn_benchmark=True, channels_last=True, autocast_masks=True, **bf16),
+    ]
+
+
+def variant(base: dict, suffix: str, **options) -> dict:
+    name = base["name"].replace(" (approx.)", "")
+    return dict(base, name=f"{name} + {suffix}{'' if base['exact'] else ' (approx.)'}",
+                options={**base["options"], **options})
+
+
+def precision(cfg: dict, device: torch.device) -> str:
+    if cfg["options"].get("autocast") is not None:
+        return "bf16"
+    tf32 = cfg["switches"]["tf32"]
+    return "tf32" if device.type == "cuda" and (torch.backends.cudnn.allow_tf32 if tf32 is None else tf32) else "fp32"
+
+
+class Sweep:
+    """Runs configurations on one model and a few photos, collecting one row per configuration."""
+
+    def __init__(self, device: torch.device, size: int | None, n_images: int, repeats: int,
+                 batch_size: int | None = None, warmup: bool = True):
+        self.device, self.repeats, self.batch_size, self.warmup = device, repeats, batch_size, warmup
+        self.model, spec = load_model(MODEL, device, pretrained=False)
+        self.kw = dict(mean=spec.mean, std=spec.std)
+        self.images = [load_image(p, spec)[1].to(device) for p in list(sample_images().values())[:n_images]]
+        if size:
+            self.images = [F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+                           for x in self.images]
+        with torch.no_grad():
+            self.classes = [int(self.model(x).argmax()) for x in self.images]
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            self.model(self.images[0])
+        self.forward_flops = counter.get_total_flops()
+        self.passes: float | None = None
+        self.reference: list[torch.Tensor] | None = None
+        self.name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+
+    @property
+    def flops(self) -> float:
+        """FLOPs of one call: images forwarded × one forward pass + 2 × one forward pass (the backward)."""
+        return (self.passes or 0) * self.forward_flops + 2 * self.forward_flops
+
+    def _pass_counter(self) -> tuple[list[int], torch.utils.hooks.RemovableHandle]:
+        """A hook on the last linear layer that counts the images forwarded (the first configuration's
+        timed calls, uncompiled: every configuration forwards the same images)."""
+        count = [0]
+        last = [m for m in self.model.modules() if isinstance(m, nn.Linear)][-1]
+        return count, last.register_forward_pre_hook(lambda m, inp: count.__setitem__(0, count[0] + inp[0].shape[0]))
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def call(self, x: torch.Tensor, c: int, options: CamOptions) -> torch.Tensor:
+        return union_cam(self.model, x, LAYER, c, THETA, options=options, **self.kw).cam
+
+    def run(self, cfg: dict) -> dict:
+        row = dict(name=cfg["name"], exact=cfg["exact"], precision=precision(cfg, self.device),
+                   options={k: str(v) for k, v in cfg["options"].items()}, switches=cfg["switches"])
+        options = CamOptions(**{"batch_size": self.batch_size, **cfg["options"]})
+        compiled = options.compile_mode is not None
+        with settings(self.model, **cfg["switches"]):
+            start = time.perf_counter()
+            warm = list(zip(self.images, self.classes)) if compiled else [(self.images[0], self.classes[0])]
+            for x, c in warm if compiled or self.warmup else []:
+                self.call(x, c, options)
+            self._sync()
+            row["warmup_s"] = time.perf_counter() - start
+            if self.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(self.device)
+            times, maps = [], []
+            counter = self._pass_counter() if self.passes is None and not compiled else None
+            for x, c in zip(self.images, self.classes):
+                per_image = []
+                for _ in range(self.repeats):
+                    self._sync()
+                    t0 = time.perf_counter()
+                    cam = self.call(x, c, options)
+                    self._sync()
+                    per_image.append(time.perf_counter() - t0)
+                times.append(statistics.median(per_image))
+                maps.append(cam.float().cpu())
+            if counter is not None:
+                counter[1].remove()
+                self.passes = counter[0][0] / (len(self.images) * self.repeats)
+        seconds = statistics.mean(times)
+        row.update(ms_per_image=1000 * seconds, ms_range=[1000 * min(times), 1000 * max(times)],
+                   tflops=self.flops / seconds / 1e12, status="passed")
+        if self.device.type == "cuda":
+            row["peak_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+        peak = device_peak(self.name, row["precision"])
+        row["peak_tflops"] = peak
+        row["fraction_of_peak"] = row["tflops"] / peak if peak else None
+        if cfg["switches"]["tf32"] is False and self.reference is None:
+            self.reference = maps
+        if self.reference is not None:
+            row["max_abs_error"] = max(float((a - b).abs().max()) for a, b in zip(maps, self.reference))
+        return row
+
+
+def fastest(rows: list[dict], exact: bool | None = None) -> dict | None:
+    done = [r for r in rows if r.get("status") == "passed" and (exact is None or r["exact"] == exact)]
+    return min(done, key=lambda r: r["ms_per_image"]) if done else None
+
+
+def winners(rows: list[dict], compile_limit: float) -> dict:
+    """The fastest exact and the fastest overall configuration (a compiled one only if it compiled in time)."""
+    eligible = [r for r in rows if not (r["options"].get("compile_mode") and r.get("warmup_s", 0) > compile_limit)]
+    out = {}
+    for key, exact in (("exact", True), ("any", None)):
+        best = fastest(eligible, exact)
+        if best:
+            out[key] = best["name"]
+    return out
+
+
+def markdown(report: dict) -> str:
+    """The rows as a markdown table and the winners (the table of ``make gpu-check``'s report)."""
+    from gpu_report import sweep_table
+
+    return "\n".join(sweep_table(report))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    parser.add_argument("--size", type=int, default=None, help="resize the photos to S×S (default: 224)")
+    parser.add_argument("--images", type=int, default=2, help="photos (default 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per photo (default 3)")
+    parser.add_argument("--batch-size", type=int, default=None, help="masked images per pass for every "
+                        "configuration (default: the library's automatic choice)")
+    parser.add_argument("--batch-sizes", default="128,256", help="other batch sizes for the fastest configuration")
+    parser.add_argument("--compile-mode", default="default", help="torch.compile mode for the compiled rows: "
+                        "default, reduce-overhead (CUDA graphs), max-autotune-no-cudagraphs, eager, or none")
+    parser.add_argument("--compile-limit", type=float, default=60, help="seconds a compilation may take for its "
+                        "configuration to be eligible (default 60)")
+    parser.add_argument("--budget", type=float, default=170, help="seconds for the whole sweep (default 170)")
+    parser.add_argument("--no-warmup", action="store_true", help="no untimed call before an uncompiled "
+                        "configuration's timing (the CPU rehearsal: the timed call runs the same code)")
+    parser.add_argument("--json", type=Path, default=None, help="write the rows and the winners to this file")
+    parser.add_argument("--markdown", action="store_true", help="print the markdown table at the end")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda, but torch.cuda.is_available() is False")
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
+    start = time.monotonic()
+    sweep = Sweep(device, args.size, args.images, args.repeats, args.batch_size, warmup=not args.no_warmup)
+    report = {"device_name": sweep.name, "torch": torch.__version__, "model": f"{MODEL} (random weights)",
+              "size": args.size or 224, "images": len(sweep.images), "repeats": args.repeats, "theta": THETA,
+              "forward_gflop": sweep.forward_flops / 1e9, "passes": None, "gflop": None,
+              "batch_size": args.batch_size or "automatic", "compile_limit": args.compile_limit, "rows": [],
+              "winners": {}}
+    print(f"sweep on {sweep.name}, torch {torch.__version__}: VGG16 {report['size']}×{report['size']}, "
+          f"{report['images']} photos × {args.repeats}, one forward pass {report['forward_gflop']:.2f} GFLOP",
+          flush=True)
+
+    def record(row: dict) -> None:
+        if report["passes"] is None and sweep.passes is not None:
+            report["passes"], report["gflop"] = sweep.passes, sweep.flops / 1e9
+            print(f"  {sweep.passes:.0f} images forwarded and {report['gflop']:.1f} GFLOP per call", flush=True)
+        report["rows"].append(row)
+        report["winners"] = winners(report["rows"], args.compile_limit)
+        report["seconds"] = time.monotonic() - start
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=1))
+        if row.get("status") == "passed":
+            frac = f"  {100 * row['fraction_of_peak']:.0f} % of peak" if row.get("fraction_of_peak") else ""
+            err = f"  max |Δ| {row['max_abs_error']:.1e}" if "max_abs_error" in row else ""
+            print(f"  {row['name']:80s} {row['ms_per_image']:9.1f} ms/image {row['tflops']:7.2f} TFLOP/s{frac}{err}"
+                  f"  (warm-up {row['warmup_s']:.1f} s)", flush=True)
+        else:
+            print(f"  {row['name']:80s} {row['status']}", flush=True)
+
+    def attempt(cfg: dict, needed: float) -> None:
+        left = args.budget - (time.monotonic() - start)
+        if left < needed:
+            record(dict(name=cfg["name"], exact=cfg["exact"], options={},
+                        status=f"not run (budget: {left:.0f} s left)"))
+            return
+        try:
+            record(sweep.run(cfg))
+        except Exception as err:   # one configuration that breaks (no triton, out of memory) does not stop the sweep
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            record(dict(name=cfg["name"], exact=cfg["exact"], options={},
+                        status=f"failed: {type(err).__name__}: {' '.join(str(err).split())[:300]}"))
+
+    configs = base_configs()
+    # the strict fp32 reference first, so that every row (the default included) has its error
+    for cfg in [configs[1], configs[0], *configs[2:]]:
+        last = report["rows"][-1] if report["rows"] else None
+        attempt(cfg, needed=3 * (last or {}).get("warmup_s", 0) + 5)
+    by_name = {c["name"]: c for c in configs}
+    best = fastest(report["rows"])
+    if best is not None:
+        for bs in batch_sizes:
+            attempt(variant(by_name[best["name"]], f"batch {bs}", batch_size=bs), needed=10)
+    mode = None if args.compile_mode == "none" else args.compile_mode
+    if mode:
+        chosen = []
+        for exact in (True, None):
+            pick = fastest([r for r in report["rows"] if r["name"] in by_name], exact)
+            if pick and pick["name"] not in chosen:
+                chosen.append(pick["name"])
+        for name in chosen:
+            attempt(variant(by_name[name], f"torch.compile({mode})", compile_mode=mode), needed=args.compile_limit)
+    report["seconds"] = time.monotonic() - start
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    print(f"sweep took {report['seconds']:.0f} s")
+    if args.markdown:
+        print(markdown(report))
+    return 0 if any(r.get("status") == "passed" for r in report["rows"]) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
