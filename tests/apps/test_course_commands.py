@@ -52,7 +52,7 @@ def test_assignments_writes_a_course_and_says_so(tmp_path, capsys):
     source = course / "source" / "01_lesson" / "01_lesson.ipynb"
     assert capsys.readouterr().out.splitlines() == [
         f"wrote {source}",
-        f"1 assignments in {course}/source, hidden tests with seed 5; nbgrader config: {course / 'nbgrader_config.py'}"]
+        f"1 assignments in {course}/source, hidden tests with seed 5 (given; a new term: --new-seed); nbgrader config: {course / 'nbgrader_config.py'}"]
     points = [c.metadata.nbgrader.get("points") for c in nbformat.read(source, 4).cells if "nbgrader" in c.metadata]
     assert 3 in points and "unioncam-lite" in (course / "nbgrader_config.py").read_text()
     # again, into the same course: the config is kept, and an --exchange for it is reported as not applied

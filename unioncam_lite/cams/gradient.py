@@ -88,6 +88,8 @@ def warn_theta_has_no_effect(W: torch.Tensor, model: nn.Module, layer: Layer, th
     Returns whether θ has no effect here (warned now or before)."""
     if theta <= 0 or W.numel() == 0 or not bool((W != 0).any()) or not bool(constant_in_space(W).all()):
         return False
+    if tuple(W.shape[-2:]) == (1, 1):   # capture already warned: every CAM of a 1×1 map is constant
+        return True
     name = layer if isinstance(layer, str) else _layer_name(model, layer)
     warned = _theta_warned.setdefault(model, set())
     if name not in warned:
