@@ -306,7 +306,9 @@ def test_app_serves_the_explorer_and_redraws(browser, tmp_path):
             page.locator(".widget-upload").click()
         chooser.value.set_files(files=[{"name": "broken.jpg", "mimeType": "image/jpeg",
                                         "buffer": b"this is not an image"}])
-        page.wait_for_function("() => document.body.innerText.includes('error:')", timeout=60_000)
+        # the status line itself: other text on the page (the folded diagnosis) may contain 'error:' earlier
+        page.wait_for_function("() => [...document.querySelectorAll('.widget-html-content')]"
+                               ".some(e => e.innerText.includes('error: broken.jpg'))", timeout=60_000)
         status = [t for t in page.locator(".widget-html-content").all_inner_texts() if "error:" in t]
         assert status == ["error: broken.jpg: the uploaded file is not a readable image (UnidentifiedImageError): "
                           "upload a JPEG or PNG photograph"], status
