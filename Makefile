@@ -34,11 +34,12 @@ demo: $(STAMP)
 	$(BIN)/python -m unioncam_lite explain all --out outputs/demo
 
 # the linter and the type checker (configured in pyproject.toml), then the unit tests, the browser
-# tests (site and app), then every notebook executed headless by nbval (its assert cells must pass).
+# tests (site and app), then every notebook executed headless by nbval (its assert cells must pass;
+# UNIONCAM_EXERCISES_STRICT=1: an exercise's check cell raises instead of falling back to the library).
 # The site test reads outputs/book, so the book is built first; book/build.py re-executes only
 # notebooks whose inputs changed (a fresh clone: all of them, once).
 test: lint book
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 --durations=15
+	UNIONCAM_EXERCISES_STRICT=1 $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-cell-timeout=900 --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check unioncam_lite tests benchmarks book app/serve.py
@@ -52,15 +53,18 @@ book: $(STAMP)
 app: $(STAMP)
 	$(BIN)/python app/serve.py
 
-# the learners' lab: nbgrader's grading tools and JupyterLab's news off (lab/README.md);
-# instructors run `jupyter lab` in course/ without it
-lab: $(STAMP)
+# the learners' lab, opened on their exercise copies in student/ (made on the first run, never
+# overwritten: they hold the learner's work); the reference solutions stay in notebooks/ and, folded,
+# on the site. nbgrader's grading tools and JupyterLab's news off (lab/README.md); instructors run
+# `jupyter lab` in course/ without it
+lab: student
 	JUPYTER_CONFIG_PATH="$(CURDIR)/lab$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))" \
-	  $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
+	  $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) student/
 
-# exercise copies of the notebooks: solution cells replaced by `raise NotImplementedError`
+# exercise copies of the notebooks in student/: each solution region replaced by `raise NotImplementedError`;
+# copies already there are kept (the learner's work); OVERWRITE=1 replaces them
 student: $(STAMP)
-	$(BIN)/python -m unioncam_lite student notebooks student
+	$(BIN)/python -m unioncam_lite student notebooks student $(if $(OVERWRITE),--overwrite)
 
 # The GPU half, on a machine with CUDA (exit 2 without): the CUDA tests, every notebook through nbval,
 # the benchmark (VGG16 fp32/bf16/batch-1 memory, EfficientNet-Lite0) in <= 8 min on one H100 ->

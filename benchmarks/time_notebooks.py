@@ -44,6 +44,7 @@ def subprocess_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("MPLBACKEND", "Agg")
+    env.setdefault("UNIONCAM_EXERCISES_STRICT", "1")   # the committed solutions must pass their checks
     return env
 
 

@@ -287,24 +287,34 @@ def test_release_hides_solutions_and_hidden_tests(course, name):
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and f"seed={SEED}" not in text
     for src, rel in zip(sourced(course, name).cells, released(course, name).cells):
         if src.metadata.get("nbgrader", {}).get("solution") and src.cell_type == "code":
-            assert rel.source.endswith("raise NotImplementedError()")
+            regions = src.source.count("### BEGIN SOLUTION")
+            assert regions and rel.source.count("raise NotImplementedError()") == regions   # each region a stub
             assert rel.source.splitlines()[0] == src.source.splitlines()[0]      # the def line stays
+            given = [line for line in src.source.split("### END SOLUTION")[-1].splitlines()[1:] if line.strip()]
+            assert all(line in rel.source.splitlines() for line in given)       # a scaffold's given lines stay
         elif src.metadata.get("nbgrader", {}).get("solution"):
             assert rel.source == "YOUR ANSWER HERE"
 
 
 @pytest.mark.parametrize("name", [a for a in ASSIGNMENTS if a not in GRADED])
-def test_released_notebook_runs_until_its_first_exercise(course, name):
-    """(The autograded ones, run in full with the right answers, are checked in test_autograde_and_feedback.)"""
+def test_released_notebook_runs_to_the_end_with_every_exercise_blank(course, name):
+    """A student who runs the released notebook without writing anything is never stopped by a traceback:
+    each check cell says the answer is not written yet and the cells after it use the library's function
+    (unioncam_lite.course.fallback). (The autograded ones, run with right and wrong answers, are checked in
+    test_autograde_and_feedback.) Before the fallbacks, a blank exercise stopped Run All at its check cell."""
     from nbclient import NotebookClient
 
     nb = released(course, name)
-    first = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("solution"))
-    nb.cells = nb.cells[:first + 1]   # the exercise cell itself only defines the (unsolved) function
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(course / "release" / name)}}).execute()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("UNIONCAM_EXERCISES_STRICT", raising=False)   # a student's kernel: fall back, do not raise
+        NotebookClient(nb, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": str(course / "release" / name)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    checks = sum("yours_or_library(" in c.source for c in nb.cells if c.cell_type == "code")
+    assert text.count("not implemented yet") == checks
+    assert text.count("the cells below use the library's") == checks
 
 
 def _fill(nb, sources):

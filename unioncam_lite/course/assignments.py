@@ -7,15 +7,18 @@
 the versions to release (README, "For instructors"). The committed notebooks stay the only
 source: the cells are found by their tags, never by position or text:
 
-* a code cell tagged ``solution`` (it defines one function): the function's body after its
-  docstring goes between ``### BEGIN SOLUTION`` / ``### END SOLUTION``; nbgrader ``solution`` cell;
-* a code cell tagged ``check`` (``assert check_x(my_fn, ...)``): a locked, autograded test cell
-  worth ``--points`` (default 2) points, all or nothing, with a ``### BEGIN HIDDEN TESTS`` block
-  that runs the same checker with ``seed=N``: other shapes, θ and β values, and real tensors of
+* a code cell tagged ``solution`` (it defines one function): its solution regions — the author's
+  ``### BEGIN SOLUTION`` / ``### END SOLUTION`` markers around the essential lines of a scaffold,
+  else the function's whole body after its docstring (:mod:`.solution_cells`); nbgrader ``solution`` cell;
+* a code cell tagged ``check`` (``passed = check_x(my_fn, ...)`` then ``x = yours_or_library(my_fn,
+  passed, library_fn)``: it prints and falls back, never raises, :mod:`.fallback`): a locked,
+  autograded test cell worth ``--points`` (default 2) points, all or nothing, with a ``### BEGIN HIDDEN
+  TESTS`` block that asserts the same calls with checkers read fresh from the package's files and
+  then the same checkers with ``seed=N``: other shapes, θ and β values, and real tensors of
   another model, image and class (see :mod:`.exercises`, which also refuses answers
-  that call the library function they should write). The hidden block reads the checkers fresh
-  from the package's files, checked against their digests at the course's making
-  (:mod:`.fresh`), so an answer cell that replaced ``check_union`` is still graded;
+  that call the library function they should write). The fresh checkers are checked against their
+  digests at the course's making (:mod:`.fresh`), so an answer cell that replaced ``check_union`` is
+  still graded;
 * a ``solution`` whose function no ``check`` cell calls (notebook 08's exercises, which have no
   checker with hidden cases yet) becomes a *manually graded* code answer worth ``--points``: nbgrader
   cannot autograde it, so the instructor grades it by hand (the notebook itself compares the answer
@@ -46,6 +49,7 @@ from ..outputs import write_text_atomic
 from . import exercises, fresh
 from .extras import LazyModule
 from .seeds import SEED_FILE, SEED_NOTE, course_seed  # noqa: F401 (course_seed is part of this module's API)
+from .solution_cells import mark_solution, solution_function  # noqa: F401 (part of this module's API)
 
 if TYPE_CHECKING:
     import nbformat
@@ -88,53 +92,39 @@ def nbgrader_metadata(grade_id: str, *, solution: bool = False, grade: bool = Fa
     return meta
 
 
-def solution_function(source: str) -> ast.FunctionDef:
-    """The one function a cell tagged ``solution`` defines; a ValueError if it defines none or several."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError as err:
-        raise ValueError(f"a cell tagged 'solution' is not valid Python ({err.msg}, line {err.lineno})") from err
-    funcs = [node for node in tree.body if isinstance(node, ast.FunctionDef)]
-    if len(funcs) != 1:
-        raise ValueError(f"a cell tagged 'solution' must define exactly one function, found {len(funcs)}")
-    return funcs[0]
-
-
-def mark_solution(source: str) -> str:
-    """The cell with the function's body (after its docstring) between nbgrader's solution markers."""
-    func = solution_function(source)
-    has_doc = ast.get_docstring(func) is not None
-    body = func.body[1:] if has_doc else func.body
-    if not body:
-        raise ValueError(f"the solution function {func.name}() has no code after its docstring")
-    if has_doc:
-        start = func.body[0].end_lineno
-    else:  # the line after the signature (which may span lines)
-        parts = [*func.args.args, *func.args.kwonlyargs, *func.args.defaults, *func.args.kw_defaults,
-                 func.args.vararg, func.args.kwarg, func.returns]
-        start = max([func.lineno] + [p.end_lineno or p.lineno for p in parts if p is not None])
-    lines = source.splitlines()
-    indent = " " * body[0].col_offset
-    return "\n".join(lines[:start] + [f"{indent}### BEGIN SOLUTION"] + lines[start:func.end_lineno]
-                     + [f"{indent}### END SOLUTION"] + lines[func.end_lineno:])
-
-
-def check_calls(source: str) -> list[tuple[str, str]]:
-    """``(checker, learner function)`` of each ``check_*(fn, ...)`` call in a cell tagged ``check``."""
+def _check_nodes(source: str) -> list[tuple[ast.Call, str]]:
+    """Each ``check_*(fn, ...)`` call in a cell tagged ``check``, with the checker's name (which
+    :mod:`.exercises` must define with a ``seed=`` argument)."""
     calls = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call):
             name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
             if name.startswith("check_") and node.args:
-                calls.append((ast.unparse(node.func), name, ast.unparse(node.args[0])))
-    for _, name, _ in calls:
+                calls.append((node, name))
+    for _, name in calls:
         checker = getattr(exercises, name, None)
         if checker is None or "seed" not in inspect.signature(checker).parameters:
             raise ValueError(f"a cell tagged 'check' calls {name}, which unioncam_lite.course.exercises does not "
                              "define with a seed= argument for hidden tests")
     if not calls:
         raise ValueError("a cell tagged 'check' has no `check_...(your_function)` call")
-    return [(func, arg) for func, _, arg in calls]
+    return calls
+
+
+def check_calls(source: str) -> list[tuple[str, str]]:
+    """``(checker, learner function)`` of each ``check_*(fn, ...)`` call in a cell tagged ``check``."""
+    return [(ast.unparse(node.func), ast.unparse(node.args[0])) for node, _ in _check_nodes(source)]
+
+
+def fresh_visible_calls(source: str) -> list[str]:
+    """The check cell's own calls with the fresh checkers (``_checkers.check_x(...)``, same arguments):
+    the check cell only prints and falls back (:mod:`.fallback`), so the hidden tests assert them."""
+    calls = []
+    for node, name in _check_nodes(source):
+        fresh_call = copy.deepcopy(node)
+        fresh_call.func = ast.Attribute(ast.Name("_checkers", ast.Load()), name, ast.Load())
+        calls.append(ast.unparse(fresh_call))
+    return calls
 
 
 FRESH_CHECKERS = """\
@@ -150,6 +140,7 @@ exec(compile(_source, _package + "/course/fresh.py", "exec"), _fresh)
 _checkers = _fresh["fresh_exercises"](_package, "{package}")"""
 
 
+VISIBLE_FAILED = "a visible case failed: the ✗ line above names it and says what to check"
 HIDDEN_FAILED = ("a hidden case failed: the ✗ line above names it, says what is special about it (this case:) "
                  "and what to check")
 def fresh_checkers_code() -> str:
@@ -163,9 +154,10 @@ def fresh_checkers_code() -> str:
 def add_hidden_tests(source: str, seed: int) -> str:
     """The check cell followed by the same checks on inputs drawn from ``seed`` by checkers read
     fresh from the package (:func:`fresh_checkers_code`), as nbgrader hidden tests."""
+    visible = [f"assert {call}, {VISIBLE_FAILED!r}" for call in fresh_visible_calls(source)]
     hidden = [f"assert _checkers.{func.split('.')[-1]}({arg}, seed={seed}), {HIDDEN_FAILED!r}"
               for func, arg in check_calls(source)]
-    return "\n".join([source.rstrip(), "### BEGIN HIDDEN TESTS", fresh_checkers_code(), *hidden,
+    return "\n".join([source.rstrip(), "### BEGIN HIDDEN TESTS", fresh_checkers_code(), *visible, *hidden,
                       "### END HIDDEN TESTS"])
 
 

@@ -222,3 +222,11 @@ def check_union(fn: Callable, *, seed: int | None = None) -> bool:
 def check_select(fn: Callable, *, seed: int | None = None) -> bool:
     """Exercise 05: ``fn(L_fused, L_reg, beta_fused, beta_reg) -> (cam, choices)`` (Eq. 8)."""
     return run_exercise(SELECT, fn, seed=seed)
+
+
+# ---------------------------------------------------------------- checkers defined in their own modules
+# (one module per idea), re-exported here: notebooks and the graded course's hidden tests look them up here
+from .fallback import yours_or_library  # noqa: E402,F401
+# PLACEHOLDER-REGION (notebooks 01, 03)
+# PLACEHOLDER-BETA (notebooks 04, 05)
+# PLACEHOLDER-METRICS (notebooks 06, 08)

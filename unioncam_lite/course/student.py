@@ -14,8 +14,10 @@ import copy
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .assignments import mark_solution, nbgrader_metadata, solution_function
+from ..outputs import write_text_atomic
+from .assignments import nbgrader_metadata
 from .extras import LazyModule, require
+from .solution_cells import mark_solution, solution_function
 
 if TYPE_CHECKING:
     import nbformat
@@ -68,19 +70,24 @@ def blank_solution(source: str) -> str:
     return blank_solutions(nbformat.v4.new_notebook(cells=[cell])).cells[0].source
 
 
-def make_student_copies(src: Path, dest: Path) -> list[Path]:
-    """Write a student copy of every ``*.ipynb`` in ``src`` into ``dest``; returns the written paths."""
+def make_student_copies(src: Path, dest: Path, *, overwrite: bool = False) -> list[Path]:
+    """Write a student copy of every ``*.ipynb`` in ``src`` into ``dest``; returns the written paths.
+
+    A copy that already exists in ``dest`` is the learner's work: it is kept unless ``overwrite``
+    (every notebook is converted before any is written, each written atomically)."""
     notebooks = sorted(Path(src).glob("*.ipynb"))
     if not notebooks:
         raise FileNotFoundError(f"no notebooks (*.ipynb) in {src}: give the folder of the course notebooks")
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    written = []
+    copies = {}
     for path in notebooks:
+        if (dest / path.name).exists() and not overwrite:
+            continue
         try:
-            nb = blank_solutions(nbformat.read(path, as_version=4))
+            copies[dest / path.name] = nbformat.writes(blank_solutions(nbformat.read(path, as_version=4)))
         except ValueError as err:
             raise ValueError(f"{path.name}: {err}") from err
-        nbformat.write(nb, dest / path.name)
-        written.append(dest / path.name)
-    return written
+    dest.mkdir(parents=True, exist_ok=True)
+    for target, text in copies.items():
+        write_text_atomic(target, text)
+    return list(copies)

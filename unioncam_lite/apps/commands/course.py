@@ -14,10 +14,14 @@ NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
 def register(sub: Any) -> None:
     """Add the ``student`` and ``assignments`` parsers to the subcommands ``sub``."""
     p = sub.add_parser("student", help="exercise copies of the notebooks for self-paced learners",
-                       description="Write an exercise copy of every notebook in SRC into DEST: each solution cell "
-                                   "keeps its signature and docstring and raises NotImplementedError.")
+                       description="Write an exercise copy of every notebook in SRC into DEST: each solution region "
+                                   "(the whole body of a solution function, or the marked lines of a scaffold) "
+                                   "becomes a stub that raises NotImplementedError. Copies already in DEST are "
+                                   "kept unless --overwrite.")
     p.add_argument("src", metavar="SRC", help="the folder of the course notebooks")
     p.add_argument("dest", metavar="DEST", help="the folder for the exercise copies (created if needed)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace copies that already exist in DEST (default: keep them, they are the learner's work)")
     p.set_defaults(run=student)
 
     p = sub.add_parser("assignments", help="an nbgrader course (source/ and nbgrader_config.py) from the notebooks",
@@ -42,8 +46,10 @@ def student(args: argparse.Namespace) -> int:
     """Write the exercise copies and say how many."""
     from ...course.student import make_student_copies
 
-    written = make_student_copies(Path(args.src), Path(args.dest))
-    print(f"wrote {len(written)} exercise notebooks to {args.dest}")
+    written = make_student_copies(Path(args.src), Path(args.dest), overwrite=args.overwrite)
+    kept = len(list(Path(args.src).glob("*.ipynb"))) - len(written)
+    print(f"wrote {len(written)} exercise notebooks to {args.dest}"
+          + (f"; kept the {kept} already there (your work: --overwrite replaces them)" if kept else ""))
     return 0
 
 
