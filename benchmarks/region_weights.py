@@ -21,17 +21,15 @@ would then have chosen a different map than the clipped union does. Writes the m
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
+from shapes_cli import checked_out, faithfulness_means, shapes_parser, write_report
 
 from unioncam_lite import UnionCAM, load_model, normalize_maps, score_gain
 from unioncam_lite.apps.evaluation import box_metrics, map_metrics, markdown_table, shapes_items
-from unioncam_lite.outputs import write_text_atomic
 
 WEIGHTS = ("paper", "softmax")
 
@@ -71,10 +69,7 @@ def metrics_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per weighting: each metric's mean, the share of images where Eq. 8 keeps the fused map."""
     g = df.groupby("weights", sort=False)
     table = pd.DataFrame({
-        "Average Drop % ↓": 100 * g["drop"].mean(),
-        "Average Increase % ↑": 100 * g["increase"].mean(),
-        "Insertion ↑": g["insertion"].mean(),
-        "Deletion ↓": g["deletion"].mean(),
+        **faithfulness_means(g),
         "energy pointing game ↑": g["energy pointing game"].mean(),
         "IoU@0.5 ↑": g["IoU@0.5"].mean(),
         "fused chosen %": 100 * g["fused"].mean(),
@@ -102,22 +97,12 @@ def beta_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="shapes_cnn", help="a model trained on the shapes: shapes_cnn or shapes_vgg")
-    parser.add_argument("--num-images", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=1000, help="seed of the generated shapes images")
-    parser.add_argument("--steps", type=int, default=50, help="insertion/deletion steps")
-    parser.add_argument("--out", type=Path, help="markdown (default outputs/region_weights_MODEL.md); .csv beside it")
+    parser = shapes_parser(__doc__.splitlines()[0], "shapes_cnn",
+                           "markdown (default outputs/region_weights_MODEL.md); .csv beside it")
     args = parser.parse_args(argv)
-    if not args.model.startswith("shapes_"):
-        print(f"error: --model {args.model} was not trained on the shapes images: use shapes_cnn or shapes_vgg",
-              file=sys.stderr)
+    out = checked_out(args, f"region_weights_{args.model}.md")
+    if out is None:
         return 2
-    if args.num_images < 1:
-        print("error: --num-images must be a positive integer", file=sys.stderr)
-        return 2
-    out = args.out or Path("outputs") / f"region_weights_{args.model}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)  # fail before the work, not after
     model, spec = load_model(args.model, "cpu")
     start = time.perf_counter()
     df = measure(model, spec, shapes_items(args.num_images, args.seed, spec), steps=args.steps,
@@ -128,10 +113,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{torch.get_num_threads()} threads")
     text = (f"{title}\n\n{markdown_table(metrics_table(df))}\n\n"
             f"{markdown_table(beta_table(df)).replace('| method |', '| weighting |', 1)}\n")
-    write_text_atomic(out.with_suffix(".csv"), df.to_csv(index=False))
-    write_text_atomic(out, text)
-    print(text)
-    print(f"wrote {out} and {out.with_suffix('.csv')}")
+    write_report(out, text, df)
     return 0
 
 

@@ -30,19 +30,17 @@ functions of the map. Writes the markdown table to ``--out`` and the per-image r
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
+from shapes_cli import checked_out, faithfulness_means, shapes_parser, write_report
 
 from unioncam_lite import UnionCAM, load_model
 from unioncam_lite.apps.evaluation import map_metrics, markdown_table, shapes_items
 from unioncam_lite.apps.evaluation.scoring import ROAD_METRICS
 from unioncam_lite.metrics import localisation_scores
-from unioncam_lite.outputs import write_text_atomic
 
 THETAS = (0, 5, 10, 25, 50, 75, 90)
 MOVED = 0.01  # an image's L_den "moved" when some pixel changed by more than this (maps are in [0, 1])
@@ -92,10 +90,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
         "max max abs ΔL_den": g["dL_den"].max(),
         f"L_den moved > {MOVED:g} %": g["dL_den"].apply(lambda s: 100 * (s > MOVED).mean()),
         "fused chosen %": 100 * g["fused"].mean(),
-        "Average Drop % ↓": 100 * g["drop"].mean(),
-        "Average Increase % ↑": 100 * g["increase"].mean(),
-        "Insertion ↑": g["insertion"].mean(),
-        "Deletion ↓": g["deletion"].mean(),
+        **faithfulness_means(g),
         **road,
         "energy pointing game ↑": g["energy pointing game"].mean(),
         "object recall@0.5 ↑": g["object recall@0.5"].mean(),
@@ -107,14 +102,10 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="shapes_vgg", help="a model trained on the shapes: shapes_vgg or shapes_cnn")
-    parser.add_argument("--num-images", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=1000, help="seed of the generated shapes images")
+    parser = shapes_parser(__doc__.splitlines()[0], "shapes_vgg",
+                           "markdown table (default outputs/theta_MODEL.md); .csv beside it")
     parser.add_argument("--thetas", default=",".join(map(str, THETAS)), help="comma-separated, starting with 0")
-    parser.add_argument("--steps", type=int, default=50, help="insertion/deletion steps")
     parser.add_argument("--no-road", action="store_true", help="leave out ROAD (the slowest metric)")
-    parser.add_argument("--out", type=Path, help="markdown table (default outputs/theta_MODEL.md); .csv beside it")
     args = parser.parse_args(argv)
     try:
         thetas = tuple(float(t) for t in args.thetas.split(","))
@@ -124,15 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --thetas {args.thetas!r} must be comma-separated numbers in [0, 100] starting with 0",
               file=sys.stderr)
         return 2
-    if not args.model.startswith("shapes_"):
-        print(f"error: --model {args.model} was not trained on the shapes images: use shapes_vgg or shapes_cnn",
-              file=sys.stderr)
+    out = checked_out(args, f"theta_{args.model}.md")
+    if out is None:
         return 2
-    if args.num_images < 1:
-        print("error: --num-images must be a positive integer", file=sys.stderr)
-        return 2
-    out = args.out or Path("outputs") / f"theta_{args.model}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)  # fail before the work, not after
     model, spec = load_model(args.model, "cpu")
     start = time.perf_counter()
     df = ablate(model, spec, shapes_items(args.num_images, args.seed, spec), thetas, steps=args.steps,
@@ -141,10 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     title = (f"UnionCAM θ ablation, {spec.name} at {spec.target_layer}, {args.num_images} generated shapes images "
              f"(seed {args.seed}), {args.steps} steps; {seconds:.0f} s with {torch.get_num_threads()} threads")
     text = f"{title}\n\n{markdown_table(summary(df)).replace('| method |', '| θ |', 1)}\n"
-    write_text_atomic(out.with_suffix(".csv"), df.to_csv(index=False))
-    write_text_atomic(out, text)
-    print(text)
-    print(f"wrote {out} and {out.with_suffix('.csv')}")
+    write_report(out, text, df)
     return 0
 
 

@@ -66,14 +66,9 @@ sys.meta_path.insert(0, _DeclareMissingOps())
 '''
 TV_FAILURE = "operator torchvision::nms does not exist"
 
-#: run by the venv's python right after ``pip install <package>`` (no extra), from outside the checkout
-BARE_CHECK = '''
-import importlib, importlib.util, json, pkgutil, sys
-import numpy as np, torch, torchvision
-import unioncam_lite
-from unioncam_lite import load_model, union_cam
-from unioncam_lite.data import shapes
-
+#: imports every module of the installed package (``unioncam_lite``, ``importlib``, ``pkgutil`` imported
+#: before it); ``failed`` maps each module that could not be imported to its error
+IMPORT_EVERY_MODULE = '''
 failed = {}
 for m in pkgutil.walk_packages(unioncam_lite.__path__, "unioncam_lite."):
     if not m.name.endswith(".__main__"):
@@ -81,7 +76,16 @@ for m in pkgutil.walk_packages(unioncam_lite.__path__, "unioncam_lite."):
             importlib.import_module(m.name)
         except Exception as err:
             failed[m.name] = repr(err)
-model, spec = load_model("shapes_cnn", device="cpu")
+'''
+
+#: run by the venv's python right after ``pip install <package>`` (no extra), from outside the checkout
+BARE_CHECK = '''
+import importlib, importlib.util, json, pkgutil, sys
+import numpy as np, torch, torchvision
+import unioncam_lite
+from unioncam_lite import load_model, union_cam
+from unioncam_lite.data import shapes
+''' + IMPORT_EVERY_MODULE + '''model, spec = load_model("shapes_cnn", device="cpu")
 images, labels, masks = shapes.generate(1, seed=SEED)
 result = union_cam(model, shapes.to_tensor(images), spec.target_layer)
 np.save(sys.argv[1], result.cam.numpy())

@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-from voila_process import load_serve, stop, wait_for_port
+from voila_process import load_serve, shut_down, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "outputs" / "book"
@@ -327,13 +327,7 @@ def test_app_serves_the_explorer_and_redraws(browser, tmp_path):
         assert watch.refused == [], f"the app requested the network: {watch.refused}"
         assert watch.errors == [], "\n".join(watch.errors)
     finally:
-        if context is not None:
-            context.close()
-        kernels |= {c.pid for c in psutil.Process(proc.pid).children(recursive=True)} if proc.poll() is None else set()
-        stop(proc.pid, [proc])
-        for pid in kernels:
-            stop(pid)
-        log.close()
+        shut_down(proc, kernels, log, context)
         SHOTS.mkdir(parents=True, exist_ok=True)
         (SHOTS / "app_timings.json").write_text(json.dumps({"bound_s": REDRAW_BOUND_S, "seconds": timings}, indent=1))
         print("app timings (s):", timings)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from test_browser import SHOTS, Watch, browser  # noqa: F401 (browser: a fixture used by name)
-from voila_process import load_serve, stop, wait_for_port
+from voila_process import load_serve, shut_down, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURE = ".widget-output img"
@@ -180,13 +180,7 @@ def test_the_explorer_shows_progress_theta_notice_diagnosis_and_styled_errors(br
         assert watch.refused == [], f"the app requested the network: {watch.refused}"
         assert watch.errors == [], "\n".join(watch.errors)
     finally:
-        if context is not None:
-            context.close()
-        kernels |= {c.pid for c in psutil.Process(proc.pid).children(recursive=True)} if proc.poll() is None else set()
-        stop(proc.pid, [proc])
-        for pid in kernels:
-            stop(pid)
-        log.close()
+        shut_down(proc, kernels, log, context)
         (SHOTS / "explorer_memory.json").write_text(json.dumps({"measured": time.strftime("%Y-%m-%d %H:%M"),
                                                                 **memory}, indent=1))
         print("explorer kernel memory:", memory)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from other_torch_venv import EXTRAS, REPO, SEED, TORCH, TORCHVISION
+from other_torch_venv import EXTRAS, IMPORT_EVERY_MODULE, REPO, SEED, TORCH, TORCHVISION
 
 #: the library's tests: those that need no course stack (notebooks, nbgrader, the app); tests/metrics'
 #: claims tests run the course's notebook and benchmark, so they stay out
@@ -42,15 +42,7 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 import unioncam_lite
 from unioncam_lite.course import student
-
-failed = {}
-for m in pkgutil.walk_packages(unioncam_lite.__path__, "unioncam_lite."):
-    if not m.name.endswith(".__main__"):
-        try:
-            importlib.import_module(m.name)
-        except Exception as err:
-            failed[m.name] = repr(err)
-try:
+''' + IMPORT_EVERY_MODULE + '''try:
     student.blank_solution("def f():\\n    return 1\\n")
     error = None
 except ImportError as err:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,3 +51,18 @@ def stop(pid: int, procs: Iterable[subprocess.Popen] = ()) -> None:
         p.wait(timeout=10)
     for proc in procs:
         proc.wait(timeout=10)
+
+
+def shut_down(proc: subprocess.Popen, kernels: set[int], log: IO[str], context: Any = None) -> None:
+    """A browser test's clean-up: close the browser ``context`` (if any), stop the Voilà server ``proc``
+    and every kernel it started (``kernels`` plus its children still alive), then close its ``log``."""
+    import psutil
+
+    if context is not None:
+        context.close()
+    kernels = kernels | ({c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+                         if proc.poll() is None else set())
+    stop(proc.pid, [proc])
+    for pid in kernels:
+        stop(pid)
+    log.close()
