@@ -81,7 +81,13 @@ def test_the_explorer_shows_progress_theta_notice_diagnosis_and_styled_errors(br
         page = watch.attach(context.new_page())
         page.goto(url, timeout=120_000)
 
-        # 1. the page opens on the cat's complete UnionCAM figure: the kernel's memory then
+        # 1. the first page is staged (ExplorerApp(..., wait=False)): Grad-CAM and L_den on screen while the
+        # region map's masked passes run, with their progress; before, the page stayed blank until UnionCAM was done
+        page.wait_for_function("() => !!document.querySelector('.ucl-busy') && !!document.querySelector('"
+                               + FIGURE + "') && (document.querySelector('.ucl-progress') || {innerText: ''})"
+                               ".innerText.includes('masked passes')", timeout=400_000)
+        page.screenshot(path=str(SHOTS / "explorer_first_page_staged.png"), full_page=True)
+        # then it completes on the cat's UnionCAM figure: the kernel's memory then
         page.locator(FIGURE).wait_for(timeout=400_000)       # kernel, model and the first UnionCAM
         page.wait_for_function(IDLE, timeout=400_000)
         kernels = {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}

@@ -130,3 +130,17 @@ def test_a_superseded_request_stops_its_masked_passes():
     explorer.cam("chelsea", None, "scorecam")                          # not overtaken: every batch runs
     handle.remove()
     assert len(batches) == 2 and explorer.region_ready("chelsea", None, method="scorecam")
+
+
+def test_the_app_can_show_itself_before_its_first_figure():
+    """``wait=False`` (make app): the constructor returns while the first figure is computed, so the page shows at
+    once and the figure arrives in stages; before, the constructor always waited for the whole first figure."""
+    pytest.importorskip("ipywidgets")
+    explorer = tiny()
+    gate = threading.Event()
+    explorer.worker().submit(gate.wait)          # the worker is busy: nothing of the new app is computed yet
+    app = ExplorerApp(explorer, image="coffee", method="unioncam", wait=False)
+    assert app.figure is None and app.busy and app.message.startswith("computing the top-3 classes")
+    gate.set()
+    final = app.wait(60)
+    assert final is app.figure and not app.busy and "UnionCAM" in final._suptitle.get_text()

@@ -1,9 +1,8 @@
 """The widgets of notebook 07 and of ``make app`` (:class:`ExplorerApp`) around an
 :class:`~.explorer.Explorer`: controls, a busy state with a progress bar, and one worker thread.
 
-ipywidgets is imported only here (and in :mod:`.status`), when an app is made. What is ready is
-shown at once: for UnionCAM with a region map still to compute, Grad-CAM and the denoised map
-first, then the full figure, with the masked passes' progress (:mod:`.progress`) meanwhile.
+ipywidgets is imported only here (and in :mod:`.status`), when an app is made. What is ready is shown
+at once: Grad-CAM and the denoised map first, the masked passes' progress (:mod:`.progress`), the rest.
 """
 from __future__ import annotations
 
@@ -24,10 +23,8 @@ from .figures import display_output
 from .status import STYLE, StatusLine, Superseded, diagnosis_html
 from .uploads import decode_upload, upload_items, upload_sizes
 
-#: A snapshot of the controls (image, class_text, method, layer, theta, preview) that one job computes.
-Request = dict[str, Any]
-#: The work of one request, on the worker: returns what puts its result on screen.
-Job = Callable[[], Callable[[], None]]
+Request = dict[str, Any]   # a snapshot of the controls (image, class_text, method, layer, theta, preview)
+Job = Callable[[], Callable[[], None]]   # one request's work, on the worker: returns what puts it on screen
 
 
 class ExplorerApp:
@@ -48,12 +45,13 @@ class ExplorerApp:
 
     ``wait()`` blocks until every request made so far is done and returns the figure; code
     that changes a control calls it before reading ``figure``, ``message`` or ``out``. The
-    constructor waits for the first figure. The app says itself when θ has no effect, so the
+    constructor waits for the first figure; ``wait=False`` (``make app``) returns at once, and the
+    first figure arrives in stages like any other. The app says itself when θ has no effect, so the
     library's :class:`~unioncam_lite.cams.ThetaHasNoEffectWarning` is not printed as well.
     """
 
     def __init__(self, explorer: Explorer, image: str = "chelsea", method: str = "unioncam", theta: float = 10.0,
-                 preview: bool = False):
+                 preview: bool = False, wait: bool = True):
         import ipywidgets as widgets
 
         explorer._check_image(image)
@@ -98,7 +96,8 @@ class ExplorerApp:
                                  widgets.HBox([self.theta, self.theta_note]), self.preview, self.status_line.row,
                                  self.out, self.diagnosis, widgets.HTML(STYLE)])
         self.on_image()
-        self.wait()
+        if wait:
+            self.wait()
 
     def on_image(self, change: Any = None) -> Request | None:
         """A new image: its own top-k classes first, its prediction selected, one figure."""
