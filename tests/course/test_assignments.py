@@ -296,17 +296,24 @@ def test_release_hides_solutions_and_hidden_tests(course, name):
             assert rel.source == "YOUR ANSWER HERE"
 
 
-@pytest.mark.parametrize("name", [a for a in ASSIGNMENTS if a not in GRADED])
+def _has_check(path):
+    return any("check" in c.metadata.get("tags", []) for c in nbformat.read(path, 4).cells)
+
+
+@pytest.mark.parametrize("name", [a for a in ASSIGNMENTS if a not in GRADED and _has_check(NOTEBOOKS / f"{a}.ipynb")])
 def test_released_notebook_runs_to_the_end_with_every_exercise_blank(course, name):
-    """A student who runs the released notebook without writing anything is never stopped by a traceback:
-    each check cell says the answer is not written yet and the cells after it use the library's function
-    (unioncam_lite.course.fallback). (The autograded ones, run with right and wrong answers, are checked in
-    test_autograde_and_feedback.) Before the fallbacks, a blank exercise stopped Run All at its check cell."""
+    """A student who validates the released notebook without writing anything is never stopped by a
+    traceback: each check cell says the answer is not written yet and the cells after it use the library's
+    function (unioncam_lite.course.fallback). (The autograded ones, run with right and wrong answers, are
+    checked in test_autograde_and_feedback.) Before the fallbacks, a blank exercise stopped Run All at its
+    check cell. Run as nbgrader's Validate button runs it (NBGRADER_EXECUTION=validate: 03-05 on 64×64
+    copies of the photographs, unioncam_lite.course.autograding), to keep the test short."""
     from nbclient import NotebookClient
 
     nb = released(course, name)
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("UNIONCAM_EXERCISES_STRICT", raising=False)   # a student's kernel: fall back, do not raise
+        mp.setenv("NBGRADER_EXECUTION", "validate")
         NotebookClient(nb, timeout=900, kernel_name="python3",
                        resources={"metadata": {"path": str(course / "release" / name)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
@@ -358,6 +365,11 @@ def test_autograde_and_feedback(course):
                 wrong[solution_id] = reference[solution_id].replace(".mean(", ".sum(")
                 assert wrong[solution_id] != reference[solution_id]
                 points["bob", test_id] = 0
+            elif checker == "check_gradcam_map":       # a scaffold's region wrong: the ReLU left out
+                wrong[solution_id] = reference[solution_id].replace("torch.relu(weighted.sum(dim=1))",
+                                                                    "weighted.sum(dim=1)")
+                assert wrong[solution_id] != reference[solution_id]
+                points["bob", test_id] = 0
             elif checker == "check_denoised_cam":      # left blank (the released stub)
                 wrong[solution_id] = None
                 points["bob", test_id] = 0
@@ -369,7 +381,7 @@ def test_autograde_and_feedback(course):
             target.mkdir(parents=True)
             nbformat.write(_fill(released(course, name), sources), target / f"{name}.ipynb")
     expected = {s: sum(v for (who, _), v in points.items() if who == s) for s in ("alice", "bob")}
-    assert expected["bob"] == expected["alice"] - 4 > 0, points       # one wrong, one blank, the rest right
+    assert expected["bob"] == expected["alice"] - 6 > 0, points       # two wrong, one blank, the rest right
 
     nbgrader(course, "autograde", "*")     # every submitted assignment
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "unioncam-lite") as gb:
@@ -392,6 +404,7 @@ def test_autograde_and_feedback(course):
     nbgrader(course, "generate_feedback", "*")
     feedback = {n: (course / "feedback" / "bob" / n / f"{n}.html").read_text() for n in GRADED}
     assert "you summed the gradients over the positions" in feedback["01_gradients"]   # the checker's hint
+    assert "the ReLU after the sum" in feedback["01_gradients"]                        # the scaffold's advice
     assert "not implemented yet" in feedback["02_denoising"]
     print(f"autograde + feedback of {2 * len(GRADED)} submissions: {time.perf_counter() - start:.1f} s")
 

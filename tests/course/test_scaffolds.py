@@ -126,3 +126,11 @@ def test_student_copies_keep_the_learners_work(tmp_path, capsys):
     assert "NotImplementedError" in (dest / "b.ipynb").read_text()              # the missing one written again
     assert cli_main(["student", str(src), str(dest), "--overwrite"]) == 0
     assert "my answer" not in (dest / "a.ipynb").read_text()
+
+
+def test_a_region_may_end_after_the_functions_last_statement():
+    """Before: an END marker after the last statement (``return``) was refused as outside the function."""
+    src = 'def f(x):\n    """Doc."""\n    y = x + 1\n    ### BEGIN SOLUTION\n    return y\n    ### END SOLUTION\nprint(1)'
+    assert mark_solution(src) == src
+    with pytest.raises(ValueError, match="outside the function's body"):
+        mark_solution('def f(x):\n    """Doc."""\n    return x\n### BEGIN SOLUTION\nprint(1)\n### END SOLUTION')

@@ -1,5 +1,6 @@
 """Notebook 08's exercises: the reference solutions agree with the library, and a blank or wrong
-answer falls back to the library's function with one line (the experiments still run)."""
+answer falls back to the library's function with one line (the experiments still run; the checkers
+themselves: tests/course/test_claims_exercises.py)."""
 from pathlib import Path
 
 import nbformat
@@ -30,10 +31,6 @@ def _solutions(cells):
             for fn in [v for k, v in _run(c.source).items() if k.startswith("my_")]}
 
 
-def _adopt(cells):
-    return _run(next(c.source for c in cells if "def adopt(" in c.source))
-
-
 def test_reference_solutions_match_the_library(cells):
     sol = _solutions(cells)
     assert set(sol) == {"my_background_energy", "my_object_recall", "my_agreement", "my_bootstrap_ci"}
@@ -53,21 +50,27 @@ def test_reference_solutions_match_the_library(cells):
     assert np.allclose(sol["my_bootstrap_ci"](d, bootstrap_indices(30, 3000, seed=4), 0.9), (ci.low, ci.high))
 
 
-def test_blank_or_wrong_answers_fall_back_with_one_line(cells, capsys):
-    ns = _adopt(cells)
+def test_blank_or_wrong_answers_fall_back_with_one_line(cells, capsys, monkeypatch):
+    # the check cells' pattern: check_x(my_x) prints ✓/✗ lines, yours_or_library says in one line which one is used
+    from unioncam_lite.course.exercises import check_object_recall, yours_or_library
+
+    monkeypatch.delenv("UNIONCAM_EXERCISES_STRICT", raising=False)
+    assert any("check_object_recall(my_object_recall" in c.source for c in cells if "check" in c.metadata.get("tags", []))
     source = next(c.source for c in cells if "def my_object_recall" in c.source)
     blank = _run(blank_solution(source), {})["my_object_recall"]
-    case = (torch.rand(2, 4, 4), torch.rand(2, 4, 4) > 0.5, 0.5)
-    assert ns["adopt"](blank, metrics.object_recall, case) is metrics.object_recall
-    assert "not written yet" in capsys.readouterr().out
+    assert yours_or_library(blank, check_object_recall(blank), metrics.object_recall) is metrics.object_recall
+    out = capsys.readouterr().out
+    assert "not implemented yet" in out and out.rstrip().splitlines()[-1].startswith("→ the cells below use the library's")
 
     def my_object_recall(cams, masks, t=0.5):   # a mistake: the share of the map above t, not of the mask
         return (cams >= t).flatten(1).float().mean(1)
-    assert ns["adopt"](my_object_recall, metrics.object_recall, case) is metrics.object_recall
-    assert "differs" in capsys.readouterr().out
+    assert yours_or_library(my_object_recall, check_object_recall(my_object_recall), metrics.object_recall) \
+        is metrics.object_recall
+    assert "hint: that is the share of the whole image" in capsys.readouterr().out
 
     def crashes(cams, masks, t=0.5):
         return cams @ masks
-    assert ns["adopt"](crashes, metrics.object_recall, case) is metrics.object_recall
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1 and "raised RuntimeError" in out
+    assert yours_or_library(crashes, check_object_recall(crashes), metrics.object_recall) is metrics.object_recall
+    assert "raised RuntimeError" in capsys.readouterr().out
+    right = _solutions(cells)["my_object_recall"]
+    assert yours_or_library(right, check_object_recall(right), metrics.object_recall) is right

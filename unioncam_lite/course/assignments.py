@@ -19,10 +19,9 @@ source: the cells are found by their tags, never by position or text:
   that call the library function they should write). The fresh checkers are checked against their
   digests at the course's making (:mod:`.fresh`), so an answer cell that replaced ``check_union`` is
   still graded;
-* a ``solution`` whose function no ``check`` cell calls (notebook 08's exercises, which have no
-  checker with hidden cases yet) becomes a *manually graded* code answer worth ``--points``: nbgrader
-  cannot autograde it, so the instructor grades it by hand (the notebook itself compares the answer
-  with the library's function and says so in one line);
+* a ``solution`` whose function no ``check`` cell calls (none in the committed notebooks) becomes a
+  *manually graded* code answer worth ``--points``: nbgrader cannot autograde it, so the instructor
+  grades it by hand;
 * a markdown cell tagged ``think`` (the question, then ``<details><summary>Answer</summary> ...
   </details>``): a read-only question cell, then a manually graded answer cell worth
   ``--think-points`` (default 1) whose reference answer (the details' text) students don't get.

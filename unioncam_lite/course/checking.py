@@ -250,7 +250,7 @@ def check(ex: Exercise, fn: object, cases: Cases) -> bool:
     return ok
 
 
-def run_exercise(ex: Exercise, fn: object, *real: torch.Tensor | None, seed: int | None = None) -> bool:
+def run_exercise(ex: Exercise, fn: object, *real: object, seed: int | None = None) -> bool:
     """The skeleton of every ``check_*``: the visible cases (with the learner's real tensors) when
     ``seed`` is None, else the hidden cases drawn from ``seed``; then :func:`check`."""
     cases = ex.visible(*real) if seed is None else ex.hidden(seed)

@@ -53,9 +53,13 @@ def mark_solution(source: str) -> str:
 def _check_markers(source: str, func: ast.FunctionDef) -> None:
     """The author's markers: balanced, not nested, each region inside the function's body and not empty."""
     lines = source.splitlines()
+    last = func.end_lineno or len(lines)   # the last statement's line; comment lines indented under the def follow it
+    while last < len(lines) and (lines[last].strip() == "" or (lines[last].lstrip().startswith("#") and
+                                 len(lines[last]) - len(lines[last].lstrip()) > func.col_offset)):
+        last += 1
     open_at = None
     for number, line in enumerate(lines, start=1):
-        if (BEGIN in line or END in line) and not func.lineno < number <= (func.end_lineno or number):
+        if (BEGIN in line or END in line) and not func.lineno < number <= last:
             raise ValueError(f"{func.name}(): a solution marker on line {number} is outside the function's body")
         if BEGIN in line:
             if open_at is not None:
