@@ -105,6 +105,7 @@ def test_synthetic_notebook_becomes_an_nbgrader_source():
                        "solution": False, "task": False}
     assert test.source.endswith("assert check_union(my_union)\n### BEGIN HIDDEN TESTS\n"
                                 + assignments.fresh_checkers_code() +   # the checkers read fresh (issue 19)
+                                f"\nassert _checkers.check_union(my_union), {assignments.VISIBLE_FAILED!r}"
                                 f"\nassert _checkers.check_union(my_union, seed=7), {assignments.HIDDEN_FAILED!r}"
                                 "\n### END HIDDEN TESTS")
     question, answer = out.cells[4], out.cells[5]

@@ -189,3 +189,12 @@ def test_checkers_are_exported_for_the_graded_course():
     assert check_calls("passed = check_drop_increase(my_drop_increase, model, x)") == [("check_drop_increase",
                                                                                          "my_drop_increase")]
     assert check_calls("passed = check_energy_pointing_game(my_energy_pointing_game, cams, masks)")
+
+
+def test_a_blank_drop_increase_is_said_once(capsys):
+    """Before: the drop and the increase parts each printed "not implemented yet" for one blank answer."""
+    def my_drop_increase(model, x, cams, class_idx, mean, std):
+        raise NotImplementedError("Exercise: ...")
+
+    assert not ex.check_drop_increase(my_drop_increase)
+    assert capsys.readouterr().out.count("not implemented yet") == 1

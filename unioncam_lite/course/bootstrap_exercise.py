@@ -17,9 +17,9 @@ import torch
 
 from ..metrics.localisation import energy_pointing_game
 from ..metrics.statistics import bootstrap_ci, bootstrap_indices, paired_bootstrap
-from .checking import Args, Cases, Exercise, Mistake, feedback
+from .checking import Args, Cases, Exercise, Mistake, feedback, run_exercise
 from .hidden_inputs import Draw, shapes_run
-from .metric_exercises import real_case, run_with, shapes_masks
+from .metric_exercises import real_case, shapes_masks
 
 SALT_BOOTSTRAP = 66
 
@@ -147,4 +147,4 @@ BOOTSTRAP = Exercise(
 def check_bootstrap_ci(fn: Callable, d: np.ndarray | None = None, idx: np.ndarray | None = None, *,
                        seed: int | None = None) -> bool:
     """Exercise 08.4: ``fn(d (n,), idx (B, n), level) -> (low, high)``, the percentile bootstrap interval."""
-    return run_with(BOOTSTRAP, as_interval(fn), d, idx, seed=seed)
+    return run_exercise(BOOTSTRAP, as_interval(fn), d, idx, seed=seed)

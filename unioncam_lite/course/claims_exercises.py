@@ -21,7 +21,7 @@ from ..metrics.localisation import background_energy, energy_pointing_game, iou_
 from .bootstrap_exercise import check_bootstrap_ci, percentile_interval  # noqa: F401 (exercise 4, re-exported)
 from .checking import Args, Cases, Exercise, Mistake, feedback, run_exercise
 from .hidden_inputs import Draw, shapes_run
-from .metric_exercises import HAND_CAM, HAND_MASK, about_energy, random_boxes, real_case, run_with, shapes_masks
+from .metric_exercises import HAND_CAM, HAND_MASK, about_energy, random_boxes, real_case, shapes_masks
 
 SALT_BACKGROUND, SALT_RECALL, SALT_AGREEMENT = 63, 64, 65
 
@@ -211,7 +211,7 @@ def check_background_energy(fn: Callable, cams: torch.Tensor | None = None, mask
 def check_object_recall(fn: Callable, cams: torch.Tensor | None = None, masks: torch.Tensor | None = None,
                         t: float = 0.5, *, seed: int | None = None) -> bool:
     """Exercise 08.2: ``fn(cams, masks, t) -> (N,)`` = |{L ≥ t} ∩ m| / |m| (an empty mask: 0)."""
-    return run_with(RECALL, fn, cams, masks, t, seed=seed)
+    return run_exercise(RECALL, fn, cams, masks, t, seed=seed)
 
 
 @feedback

@@ -13,9 +13,10 @@ masks (fast on a CPU); the hidden ones draw images, maps and classes from the se
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 from collections.abc import Callable
-from typing import Any, cast
 
 import torch
 
@@ -91,11 +92,6 @@ def answer_part(fn: object, part: int) -> object:
         return got[part]
     part_of.__name__ = f"{getattr(fn, '__name__', 'answer')} ({name})"
     return part_of
-
-
-def run_with(ex: Exercise, fn: object, *real: object, seed: int | None) -> bool:
-    """:func:`run_exercise` with real inputs that are not all tensors (a model, numbers, arrays)."""
-    return run_exercise(ex, fn, *cast(Any, real), seed=seed)
 
 
 def real_case(label: str, *args: object) -> Cases:
@@ -286,8 +282,13 @@ def check_drop_increase(fn: Callable, model: torch.nn.Module | None = None, x: t
     """Exercise 06.1: ``fn(model, x, cams, class_idx, mean=, std=) -> (drop (N,), increase (N,))``,
     drop = max(0, y − o) / y and increase = o − y > 1e-6 with probabilities y = f_c(I0), o = f_c(L ⊙ I0)."""
     real = (model, x, cams, class_idx, mean, std)
-    drop = run_with(DROP, answer_part(fn, 0), *real, seed=seed)
-    increase = run_with(INCREASE, answer_part(fn, 1), *real, seed=seed)
+    lines = io.StringIO()
+    with contextlib.redirect_stdout(lines):
+        drop = run_exercise(DROP, answer_part(fn, 0), *real, seed=seed)
+    print(lines.getvalue(), end="")
+    if "not implemented yet" in lines.getvalue():   # a blank answer: said once, not once per part
+        return False
+    increase = run_exercise(INCREASE, answer_part(fn, 1), *real, seed=seed)
     return drop and increase
 
 
