@@ -319,7 +319,9 @@ def test_app_serves_the_explorer_and_redraws(browser, tmp_path):
         with page.expect_file_chooser() as chooser:
             page.locator(".widget-upload").click()
         chooser.value.set_files(str(huge))
-        page.wait_for_function("() => document.body.innerText.includes('huge.jpg')", timeout=60_000)
+        # the error line itself: the busy line "reading huge.jpg …" names the file before it (failed once in CI)
+        page.wait_for_function("() => [...document.querySelectorAll('.widget-html-content')]"
+                               ".some(e => e.innerText.includes('error: huge.jpg'))", timeout=60_000)
         status = [t for t in page.locator(".widget-html-content").all_inner_texts() if "error:" in t]
         assert status == ["error: huge.jpg: the file is 60.0 MB, more than the app's limit of 50 MB: upload a "
                           "smaller photograph"], status
