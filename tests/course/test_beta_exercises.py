@@ -155,6 +155,13 @@ def test_a_blank_or_library_calling_assembly_fails(capsys):
     assert not check_union_cam(library)
     assert "calls the library's `__call__`" in capsys.readouterr().out
 
+    def private(model, x, layer, class_idx, theta, mean, std):    # before: passed, only __call__ was watched
+        r = ucl.UnionCAM(model, layer, mean=mean, std=std)._call(x, class_idx, theta, None)
+        return r.cam, r.chosen
+
+    assert not check_union_cam(private)
+    assert "calls the library's `_call`" in capsys.readouterr().out
+
 
 @pytest.mark.parametrize("notebook,cell,kept", [
     ("04_union", "nb04-b2", ["    def f_c(pixels):", "        return probs[rows, class_idx.to(x.device)]", "    return beta"]),

@@ -139,7 +139,7 @@ def _about(args: Args) -> str:
 
 UNION_CAM = Exercise(
     "UnionCAM assembled (Eq. 1-8)", union_cam_reference, rtol=1e-4,
-    forbidden=(union_cam, UnionCAM.__call__),
+    forbidden=(union_cam, UnionCAM.__call__, UnionCAM._call),   # _call: the method __call__ runs
     mistakes=(
         Mistake(_variant(denoise=False),
                 "your L_den is the map of the raw gradients: denoise them first, W_den = denoise_gradients(W, theta) "
