@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
-from voila_process import load_serve, shut_down, wait_for_port
+from voila_process import shut_down, start_voila, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "outputs" / "book"
@@ -233,11 +232,7 @@ FIGURE = ".widget-output img"
 
 def test_app_serves_the_explorer_and_redraws(browser, tmp_path):
     import psutil  # a dependency of ipykernel
-    serve = load_serve()
-    port = serve.free_port()
-    log = open(tmp_path / "voila.log", "w")  # noqa: SIM115 (closed in the finally below, after the server)
-    proc = subprocess.Popen(serve.voila_command(port), cwd=ROOT, env=serve.voila_env(), stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    port, proc, log = start_voila(tmp_path / "voila.log")   # stopped in the finally below (shut_down)
     kernels: set[int] = set()
     context = None
     timings = {}

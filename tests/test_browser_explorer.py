@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 import time
-from pathlib import Path
 
 from test_browser import SHOTS, Watch, browser  # noqa: F401 (browser: a fixture used by name)
-from voila_process import load_serve, shut_down, wait_for_port
+from voila_process import shut_down, start_voila, wait_for_port
 
-ROOT = Path(__file__).resolve().parents[1]
 FIGURE = ".widget-output img"
 # Records the page's state at every change (a MutationObserver) until ``window.__states`` is read.
 RECORD = """() => {
@@ -64,11 +61,7 @@ def _png(size=(320, 240)) -> bytes:
 def test_the_explorer_shows_progress_theta_notice_diagnosis_and_styled_errors(browser, tmp_path):  # noqa: F811
     import psutil  # a dependency of ipykernel
 
-    serve = load_serve()
-    port = serve.free_port()
-    log = open(tmp_path / "voila.log", "w")  # noqa: SIM115 (closed in the finally below, after the server)
-    proc = subprocess.Popen(serve.voila_command(port), cwd=ROOT, env=serve.voila_env(), stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    port, proc, log = start_voila(tmp_path / "voila.log")   # stopped in the finally below (shut_down)
     kernels: set[int] = set()
     context = None
     memory: dict[str, float] = {}

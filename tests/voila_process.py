@@ -66,3 +66,14 @@ def shut_down(proc: subprocess.Popen, kernels: set[int], log: IO[str], context: 
     for pid in kernels:
         stop(pid)
     log.close()
+
+
+def start_voila(log_path: Path) -> tuple[int, subprocess.Popen, IO[str]]:
+    """Voilà serving the explorer exactly as ``make app`` does (app/serve.py), on a free port, its output
+    in ``log_path``: ``(port, process, log)``; :func:`shut_down` stops it and closes the log."""
+    serve = load_serve()
+    port = serve.free_port()
+    log = open(log_path, "w")  # noqa: SIM115 (closed by shut_down, after the server)
+    proc = subprocess.Popen(serve.voila_command(port), cwd=ROOT, env=serve.voila_env(), stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    return port, proc, log
