@@ -1,6 +1,6 @@
 """The paper's claims tested against exact object masks: notebook 08's experiments at full size.
 
-    python benchmarks/claims.py --num-images 500 --seed 1000 --sanity-images 100 --out outputs/claims.md
+    python benchmarks/claims.py --num-images 500 --seed 1000 --out outputs/claims.md
 
 On generated shapes images (seed 1000, as ``benchmarks/RESULTS.md`` §1) for ``shapes_vgg``
 (flattened head) and ``shapes_cnn`` (pooled head), each model explaining its predicted class:
@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="shapes_vgg,shapes_cnn", help="comma-separated shapes models")
     parser.add_argument("--num-images", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1000, help="seed of the generated shapes images")
-    parser.add_argument("--sanity-images", type=int, default=100, help="images for the sanity checks (the first ones)")
+    parser.add_argument("--sanity-images", type=int, default=None,
+                        help="images for the sanity checks (the first ones; default all --num-images)")
     parser.add_argument("--out", type=Path, default=Path("outputs/claims.md"), help="markdown; .csv beside it")
     args = parser.parse_args(argv)
     names = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --models {args.models!r}: give shapes models (shapes_vgg, shapes_cnn), the ones with masks",
               file=sys.stderr)
         return 2
+    if args.sanity_images is None:
+        args.sanity_images = args.num_images
     if args.num_images < 2 or not 0 <= args.sanity_images <= args.num_images:
         print("error: --num-images must be at least 2 and --sanity-images between 0 and --num-images",
               file=sys.stderr)

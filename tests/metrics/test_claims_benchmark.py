@@ -36,3 +36,11 @@ def test_a_tiny_run_writes_every_table(claims, tmp_path, capsys):
     tables = claims.claim_tables(rows, "shapes_cnn")
     assert float(tables["confound"]["drop: UnionCAM higher %"].iloc[0]) == 0     # never above its region map's
     assert list(tables["ablation"]["map"]) == list(claims.ABLATION) and len(tables["amd"]) == len(claims.THETAS)
+
+
+def test_the_sanity_checks_cover_every_image_by_default(claims, tmp_path, capsys):
+    """The full run's sanity checks are on all --num-images (RESULTS.md's 500), not a fixed 100."""
+    out = tmp_path / "claims.md"
+    assert claims.main(["--models", "shapes_cnn", "--num-images", "3", "--out", str(out)]) == 0
+    assert "sanity checks on the first 3;" in out.read_text()
+    assert "shapes_cnn: sanity checks on 3 images" in capsys.readouterr().err
