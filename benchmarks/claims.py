@@ -160,7 +160,7 @@ def sanity_table(model, spec, images: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _md(df: pd.DataFrame) -> str:
+def markdown(df: pd.DataFrame) -> str:
     """A table as GitHub markdown: numbers with 3 decimals (right-aligned), text as it is."""
     def cell(v: object) -> str:
         return f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v)
@@ -192,9 +192,9 @@ def render(tables: dict[str, list[pd.DataFrame]], names: list[str], args: argpar
     parts = [head]
     for key, found in tables.items():
         if key == "sanity":   # one table per model: their layers differ
-            parts += [f"### {TITLES[key]}: {name}\n\n{_md(t)}" for name, t in zip(names, found)]
+            parts += [f"### {TITLES[key]}: {name}\n\n{markdown(t)}" for name, t in zip(names, found)]
         else:
-            parts.append(f"### {TITLES[key]}\n\n{_md(pd.concat(found, ignore_index=True))}")
+            parts.append(f"### {TITLES[key]}\n\n{markdown(pd.concat(found, ignore_index=True))}")
     return "\n\n".join(parts) + "\n"
 
 

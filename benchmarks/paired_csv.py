@@ -21,6 +21,9 @@ import pandas as pd
 
 from unioncam_lite.metrics import paired_bootstrap
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from claims import markdown  # noqa: E402  (the claims tables' markdown, the same format)
+
 
 def load(csv: Path, also: list[str], method: str) -> pd.DataFrame:
     """The per-image rows of ``csv``, plus ``method``'s rows of each ``NAME=CSV`` of ``also`` renamed NAME."""
@@ -62,10 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no column {args.metric!r} or no method {args.method!r} in {args.csv}: columns "
               f"{', '.join(rows.columns)}; methods {', '.join(sorted(set(rows['method'])))}", file=sys.stderr)
         return 2
-    table = compare(rows, args.metric, args.method)
-    print("| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns))
-    for values in table.itertuples(index=False):
-        print("| " + " | ".join(map(str, values)) + " |")
+    print(markdown(compare(rows, args.metric, args.method)))
     return 0
 
 
