@@ -56,6 +56,18 @@ def run(check, fn, capsys, **kwargs):
     return ok, capsys.readouterr()
 
 
+CHECKERS = [getattr(ex, name) for name in sorted(dir(ex)) if name.startswith("check_")]
+
+
+@pytest.mark.parametrize("check", CHECKERS, ids=[c.__name__ for c in CHECKERS])
+def test_blank_answer_is_reported(check, capsys):
+    """Every checker of the course (all notebooks): a blank answer is "not implemented yet", never a ✓."""
+    def blank(*args, **kwargs):
+        raise NotImplementedError("Exercise")
+    ok, out = run(check, blank, capsys)
+    assert not ok and "not implemented yet" in out.out and "✓" not in out.out
+
+
 @pytest.mark.parametrize("seed", [None, 0, 271828])
 @pytest.mark.parametrize("check,fn", RIGHT, ids=[c.__name__ for c, _ in RIGHT])
 def test_right_answers_pass_visible_and_hidden_cases(check, fn, seed, capsys):
