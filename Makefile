@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 export OMP_NUM_THREADS ?= 2
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lint book app lab student assignments setup clean gpu-check
+.PHONY: demo test lint book app lab student assignments setup clean gpu-check gpu-kit
 
 setup: $(STAMP)
 
@@ -76,6 +76,11 @@ GPU_CHECK_ARGS ?=
 
 gpu-check:
 	$(GPU_CHECK_PYTHON) benchmarks/gpu_check.py --out outputs/gpu-check $(GPU_CHECK_ARGS)
+
+# The wheels a lent GPU machine (its own torch, Python 3.12, no network) lacks for gpu-check -> .whl/
+# (needs a package index; README "The GPU check" gives the device call that carries and installs them)
+gpu-kit: $(STAMP)
+	$(BIN)/python benchmarks/gpu_kit.py build --dest .whl
 
 # nbgrader course for instructors (README "For instructors"): course/nbgrader_config.py and
 # course/source/<notebook>/; optional SEED=<hidden tests' seed>, NEW_SEED=1 for a new term,

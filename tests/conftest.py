@@ -56,13 +56,25 @@ def chelsea(lite0):
 
 # --------------------------------------------------------------------------- a second torch (tests/other_torch_venv.py)
 
+def _other_torch_available() -> None:
+    """Skip unless torch 2.13.0+cpu can be installed here without a download of several GB."""
+    import sys
+
+    import other_torch_venv as otv
+
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip(f"the torch {otv.TORCH}+cpu wheel on this machine is for Python 3.11")
+    if not otv.local_torch_wheel():
+        pytest.skip(f"no torch-{otv.TORCH}+cpu wheel in pip's find-links (/opt/wheels here): pip would download "
+                    "a CUDA build of several GB")
+
+
 @pytest.fixture(scope="session")
 def other_torch_venv(tmp_path_factory):
     """A venv with torch 2.13.0+cpu and torchvision 0.28.0 (not `make`'s pins), the package installed
     by a plain ``pip install`` (checked there before any extra: ``.info["bare"]``), then the
     ``test`` extra: built once per session (a few minutes), see tests/other_torch_venv.py.
     ``UNIONCAM_OTHER_TORCH_VENV=<a built root>`` reuses one (its ``info.json``) instead."""
-    import sys
     from types import SimpleNamespace
 
     import other_torch_venv as otv
@@ -71,11 +83,7 @@ def other_torch_venv(tmp_path_factory):
         root = Path(os.environ["UNIONCAM_OTHER_TORCH_VENV"])   # (its package is the checkout as it was then)
         return SimpleNamespace(python=root / "venv" / "bin" / "python", root=root,
                                info=json.loads((root / "info.json").read_text()))
-    if sys.version_info[:2] != (3, 11):
-        pytest.skip(f"the torch {otv.TORCH}+cpu wheel on this machine is for Python 3.11")
-    if not otv.local_torch_wheel():
-        pytest.skip(f"no torch-{otv.TORCH}+cpu wheel in pip's find-links (/opt/wheels here): pip would download "
-                    "a CUDA build of several GB")
+    _other_torch_available()
     root = tmp_path_factory.mktemp("other-torch")
     python, info = otv.build(root)
     otv.add_test_extra(python, root, info)
@@ -83,6 +91,17 @@ def other_torch_venv(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def other_torch_python(other_torch_venv):
-    """The python (a Path) of that venv: torch 2.13.0+cpu, the package, the ``test`` extra, ipywidgets."""
-    return other_torch_venv.python
+def gpu_machine_venv(tmp_path_factory):
+    """A venv shaped like a lent GPU machine (torch 2.13.0+cpu and the numeric stack, nothing else)
+    and the kit of wheels a device call carries (``.kit``): tests/gpu_machine_venv.py."""
+    import platform
+    from types import SimpleNamespace
+
+    import gpu_machine_venv as gmv
+
+    _other_torch_available()
+    if platform.machine() != "x86_64":
+        pytest.skip("the kit of benchmarks/gpu_kit.py holds x86-64 wheels (the GPU machines' processor)")
+    root = tmp_path_factory.mktemp("gpu-machine")
+    python, kit, info = gmv.build(root)
+    return SimpleNamespace(python=python, kit=kit, info=info, root=root)

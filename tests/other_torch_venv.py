@@ -1,14 +1,14 @@
 """A second virtual environment with another torch than `make`'s: torch 2.13.0+cpu, torchvision 0.28.0.
 
-Built once per test session (tests/conftest.py: the fixture ``other_torch_python``) by
+Built once per test session (tests/conftest.py: the fixture ``other_torch_venv``) by
 :func:`build`, in the order a researcher with their own torch would go:
 
 1. a fresh venv, then their torch: ``pip install torch==2.13.0 torchvision==0.28.0`` (this
    machine's pip takes torch-2.13.0+cpu from /opt/wheels and torchvision from its local index);
 2. ``pip install <the package>`` with no extra, from a copy of the files a wheel is made of, so
    nothing of the checkout can leak in; pip must keep their torch (pyproject declares ranges);
-3. the ``test`` extra (pytest, nbval, ipykernel, ...) and ipywidgets (notebooks 02 and 07 use it:
-   the ``make gpu-check`` rehearsal runs every notebook with this python).
+3. the ``test`` extra (pytest, the reference CAM libraries, ...): tests/test_install.py runs the
+   library's tests with this python.
 
 The versions of everything but torch and torchvision come from constraints.txt, as in `make`.
 Nothing is installed from the network that this machine's pip cannot find offline once cached.
@@ -231,9 +231,9 @@ def install_package(root: Path, python: Path, info: dict) -> None:
 
 
 def add_test_extra(python: Path, root: Path, info: dict) -> None:
-    """The ``test`` extra (and ipywidgets, for the notebooks) into the venv, at constraints.txt's pins."""
+    """The ``test`` extra into the venv, at constraints.txt's pins."""
     t = time.perf_counter()
     src, pins = root / "src", root / "constraints-other-torch.txt"
-    run([str(python), *PIP, "install", f"{src}[test]", "ipywidgets", "-c", str(pins)], cwd=root / "cwd", env=_env())
+    run([str(python), *PIP, "install", f"{src}[test]", "-c", str(pins)], cwd=root / "cwd", env=_env())
     info["seconds"]["test_extra"] = round(time.perf_counter() - t, 1)
     (root / "info.json").write_text(json.dumps(info, indent=1))

