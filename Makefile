@@ -1,6 +1,7 @@
 # Two commands on a fresh machine: `make demo` (the main job) and `make test` (every test).
 # Both create .venv and install the package first when needed. Also: `make book` (the course as
-# a static site in outputs/book/), `make app` (the explorer served by Voila), `make lab`, `make student`.
+# a static site in outputs/book/), `make app` (the explorer served by Voila), `make lab`, `make student`,
+# `make gpu-check` and `make gpu-kit` (README "The GPU check").
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin

@@ -13,8 +13,9 @@ imports (:data:`NEEDS`) and what those need in turn, for CPython ``--python-vers
 x86-64, **leaving out the machine's own stack** (:data:`MACHINE_OWN`: torch, torchvision, triton,
 the CUDA libraries and the compiled numeric packages): a copy of those from here would shadow the
 machine's CUDA build. It downloads the wheels (a package that the index has only as source, such as
-grad-cam, is built into a pure-Python wheel here), writes ``manifest.json`` and refuses a kit over
-:data:`SIZE_LIMIT` (what a device call may carry, less room for the repository).
+grad-cam, is built into a pure-Python wheel here), removes any other wheel from ``--dest`` (an
+earlier kit's), writes ``manifest.json`` and refuses a kit over :data:`SIZE_LIMIT` (what a device
+call may carry, less room for the repository).
 
 ``install`` installs into ``--target`` each wheel of the kit whose distribution this Python does not
 already have, at any version, with ``pip --no-index --no-deps`` (so the machine's own packages win
