@@ -1,15 +1,16 @@
 """`make gpu-check`: the GPU half of the project in one command, with a report to paste.
 
     python benchmarks/gpu_check.py [--out outputs/gpu-check] [--budget 480] [--parts tests,notebooks,benchmark]
-                                   [--rehearse]
+                                   [--notebook-jobs 3] [--rehearse]
 
 Needs CUDA (without it: one ``error:`` line, exit status 2), except with ``--rehearse``. Runs, in
 this order, within ``--budget`` seconds (8 minutes by default, sized for one H100):
 
 1. the CUDA tests (``pytest -k cuda`` on the test files that define ``test_cuda_*`` tests, which
    skip on CPU);
-2. every notebook through nbval on CUDA, each in its own process with its own time limit
-   (``benchmarks/time_notebooks.py --nbval``'s ``run_nbval``), with per-notebook times;
+2. every notebook through nbval on CUDA, each in its own process with its own time limit, three
+   at a time (``--notebook-jobs``; ``benchmarks/time_notebooks.py --nbval``'s ``run_nbval``), with
+   per-notebook times;
 3. the benchmark on CUDA (``benchmarks/bench_unioncam.py --json``): VGG16 with random weights
    (fp32, bf16 autocast, batch-1 memory: the three GPU targets), then the sweep of the GPU speed
    options on VGG16 in one process (``benchmarks/speed_sweep.py``: cudnn.benchmark, channels_last,
@@ -59,7 +60,8 @@ DEFAULT_BUDGET = 480.0
 #: VGG16 and ~64 s for EfficientNet-Lite0; the sweep stops itself at its --budget, 20 s below its limit)
 BENCH_STEPS = (("vgg16", 150), ("sweep", 190), ("efficientnet_lite0", 120))
 #: at most 150 s for the CUDA tests and 120 s per notebook; 250 s are always kept for the benchmark
-TESTS_LIMIT, NOTEBOOK_LIMIT, BENCH_RESERVE = 150, 120, 250
+TESTS_LIMIT, BENCH_RESERVE = 150, 250
+from gpu_notebooks import NOTEBOOK_JOBS, NOTEBOOK_LIMIT, part_notebooks, rehearsal_notebook  # noqa: E402,F401
 from gpu_report import REHEARSAL_SIZE, render_report, sweep_table, write_report  # noqa: E402,F401  (re-exported)
 
 
@@ -78,9 +80,13 @@ def parse_args(argv):
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET, help=f"seconds for the whole check (default "
                         f"{DEFAULT_BUDGET:g}; a larger budget stretches each part's limit in proportion)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    parser.add_argument("--notebook-jobs", type=int, default=NOTEBOOK_JOBS, help="notebooks run at a time (default "
+                        f"{NOTEBOOK_JOBS}; each in its own process and kernel)")
     parser.add_argument("--rehearse", action="store_true", help="run every part on the CPU at its smallest size "
                         "(no GPU needed; nothing measured): proves the set-up of this Python")
     args = parser.parse_args(argv)
+    if args.notebook_jobs < 1:
+        raise UsageError(f"--notebook-jobs must be 1 or more, got {args.notebook_jobs}")
     if not args.budget > 0:
         raise UsageError(f"--budget must be a positive number of seconds, got {args.budget:g}")
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -169,73 +175,6 @@ def junit_counts(path: Path) -> dict:
             counts["passed"] += 1
     counts["collected"] = counts["passed"] + counts["failed"] + counts["skipped"]
     return counts
-
-
-def rehearsal_notebook(path: Path, folder: Path, seen: set[str] | None = None) -> Path:
-    """A copy of notebook ``path`` in ``folder`` holding its first code cell (the set-up: imports,
-    device, model, photos) and one cell with every other import statement of the notebook. A set-up
-    cell in ``seen`` (already run by an earlier notebook: the course's notebooks share one) is left
-    out but for its imports; the set-up cell is added to ``seen``."""
-    import ast
-
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    seen = set() if seen is None else seen
-    setup = code[:1] if code and code[0].source not in seen else []
-    seen.update(c.source for c in code[:1])
-    imports: list[str] = []
-    for cell in code[len(setup):]:
-        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, (ast.Import, ast.ImportFrom)) and ast.unparse(node) not in imports:
-                imports.append(ast.unparse(node))
-    cells = setup + [nbformat.v4.new_code_cell("\n".join(imports))] if imports else setup
-    copy = nbformat.v4.new_notebook(cells=cells, metadata=nb.metadata)
-    folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(copy, folder / path.name)
-    return folder / path.name
-
-
-def part_notebooks(result: dict, deadline: float, out: Path, write, rehearse: bool = False,
-                   scale: float = 1.0) -> None:
-    from time_notebooks import NOTEBOOKS, run_nbval
-
-    lacking = missing("nbval", "ipykernel", "nbformat")
-    paths = sorted(NOTEBOOKS.glob("*.ipynb"))
-    rows = result["notebooks"] = []
-    setups: set[str] = set()
-    for i, path in enumerate(paths):
-        left = deadline - time.monotonic() - BENCH_RESERVE * scale
-        if lacking:
-            rows.append({"notebook": path.stem, "seconds": 0.0, "status": "not run",
-                         "detail": f"{', '.join(lacking)} not installed (pip install nbval ipykernel)"})
-        elif left < 10:
-            rows.append({"notebook": path.stem, "seconds": 0.0, "status": "not run", "detail": "time budget spent"})
-        elif rehearse and i:
-            # a rehearsal runs the first notebook in full, then each other one's set-up cell (if it is
-            # not the same as one already run) and all of its imports
-            copy = rehearsal_notebook(path, out / "rehearsal-notebooks", setups)
-            row = run_nbval(copy, min(NOTEBOOK_LIMIT * scale, left))
-            cells = nbformat_cells(copy)
-            rows.append(dict(row, scope="imports" if cells == 1 else "set-up cell and imports"))
-        else:
-            if rehearse:
-                rehearsal_notebook(path, out / "rehearsal-notebooks", setups)   # records its set-up cell
-            row = run_nbval(path, min(NOTEBOOK_LIMIT * scale, left))
-            rows.append(dict(row, scope="in full") if rehearse else row)
-        write()
-
-
-def nbformat_cells(path: Path) -> int:
-    import nbformat
-
-    return len(nbformat.read(path, as_version=4).cells)
 
 
 def bench_command(step: str, path: Path, rehearse: bool, budget: float) -> list[str]:
@@ -334,7 +273,8 @@ def main(argv=None) -> int:
             if part == "tests":
                 part_tests(result, deadline, out, scale)
             elif part == "notebooks":
-                part_notebooks(result, deadline, out, write, args.rehearse, scale)
+                part_notebooks(result, deadline - BENCH_RESERVE * scale, out, write, args.rehearse, scale,
+                               args.notebook_jobs)
             else:
                 part_benchmark(result, deadline, out, write, args.rehearse, scale)
         except Exception as err:  # a part that breaks is recorded; the next part still runs

@@ -99,7 +99,10 @@ def render_report(result: dict) -> str:
             lines += _fence(tests.get("output", ""))
         lines += [""]
     notebooks = result.get("notebooks")
-    lines += [f"## 2. Notebooks through nbval on {'the CPU' if rehearsal else 'CUDA'} (each in its own process)"]
+    jobs = result.get("notebook_jobs", 1)
+    at_a_time = f", {jobs} at a time" if jobs > 1 else ""
+    lines += [f"## 2. Notebooks through nbval on {'the CPU' if rehearsal else 'CUDA'} (each in its own process"
+              f"{at_a_time})"]
     if notebooks is None:
         lines += ["not run (not in --parts)", ""]
     else:
@@ -111,6 +114,9 @@ def render_report(result: dict) -> str:
         passed = sum(r["status"] == "passed" for r in notebooks)
         lines.append(f"| **all {len(notebooks)}** | **{sum(r['seconds'] for r in notebooks):.1f}** | "
                      f"**{passed} passed** |")
+        if "notebooks_wall" in result:
+            shared = f"; each time above shares the machine with up to {jobs - 1} other notebooks" if jobs > 1 else ""
+            lines += ["", f"Wall-clock time of the part: {result['notebooks_wall']:.1f} s{shared}."]
         for r in notebooks:
             if r["status"] not in ("passed", "not run"):
                 lines += ["", f"`{r['notebook']}` ({r['status']}):", *_fence(r.get("detail", ""))]
