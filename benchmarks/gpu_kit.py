@@ -92,8 +92,11 @@ def _pip(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return done
 
 
-def _target_args(python_version: str) -> list[str]:
-    args = ["--only-binary=:all:", "--python-version", python_version, "--implementation", "cp"]
+def _target_args(python_version: str, only_binary: bool = True) -> list[str]:
+    """pip's arguments for the target: CPython ``python_version`` on manylinux x86-64; wheels only
+    unless ``only_binary`` is False (then pip needs ``--no-deps``)."""
+    args = ["--only-binary=:all:"] if only_binary else []
+    args += ["--python-version", python_version, "--implementation", "cp"]
     for tag in PLATFORMS:
         args += ["--platform", tag]
     return args
@@ -106,9 +109,9 @@ def resolve(roots: list[str], python_version: str, work: Path, no_deps: bool = F
     report = work / "report.json"
     constraints = work / "constraints.txt"
     constraints.write_text("".join(f"{n}=={v}\n" for n, v in pins().items() if not machine_own(n)))
-    target = _target_args(python_version)
+    target = _target_args(python_version, only_binary=not no_deps)
     if no_deps:
-        target = ["--no-deps", *target[1:]]
+        target.insert(0, "--no-deps")
     _pip("install", "--dry-run", "--ignore-installed", "--report", str(report), "--target", str(work / "t"),
          "-c", str(constraints), *target, *roots)
     found = {}
@@ -151,22 +154,23 @@ def closure(roots: list[str], resolved: dict[str, dict], python_version: str) ->
 def fetch(item: dict, python_version: str, dest: Path) -> Path:
     """The wheel of one resolved package in ``dest``: downloaded, or built here if the index has it
     only as source (then it must be pure Python)."""
+    from packaging.version import Version
+
     spec = f"{item['name']}=={item['version']}"
-    before = set(dest.glob("*.whl"))
     if item["url"].endswith(".whl"):
         _pip("download", "--no-deps", "-d", str(dest), *_target_args(python_version), spec)
     else:
         _pip("wheel", "--no-deps", "-w", str(dest), spec)
-    new = sorted(set(dest.glob("*.whl")) - before)
-    if not new:   # already there (the same file downloaded for an earlier kit): that name and version
-        wanted = (canonical(item["name"]), item["version"])
-        new = [p for p in dest.glob("*.whl") if (canonical(p.name.split("-")[0]), p.name.split("-")[1]) == wanted]
-    if not new:
+    # the wheel of that name and version, new or left by an earlier kit (pip then keeps the file)
+    wanted = (canonical(item["name"]), Version(item["version"]))
+    found = [p for p in dest.glob("*.whl")
+             if (canonical(p.name.split("-")[0]), Version(p.name.split("-")[1])) == wanted]
+    if not found:
         raise KitError(f"pip left no wheel of {spec} in {dest}")
-    if not item["url"].endswith(".whl") and not new[0].name.endswith("-none-any.whl"):
-        raise KitError(f"{spec} is only a source package and builds a platform wheel here ({new[0].name}): "
+    if not item["url"].endswith(".whl") and not found[0].name.endswith("-none-any.whl"):
+        raise KitError(f"{spec} is only a source package and builds a platform wheel here ({found[0].name}): "
                        "it cannot be carried to another machine")
-    return new[0]
+    return found[0]
 
 
 def build(dest: Path, python_version: str) -> dict:
