@@ -13,17 +13,8 @@ call on CUDA. Warm-up: ``full`` (default on CUDA) runs each method once on the f
 few channels (``top_k``, which also builds the BN-folded copy) and one forward pass of the
 model at each peer's batch size.
 
-Memory: on CUDA the peak of ``torch.cuda.max_memory_allocated`` during the call, as growth over
-what was allocated before it (model weights excluded) and as total (weights included, what the
-paper's 2.22 GB compares with). On the CPU the peak growth of this process's resident set
-(RSS, psutil, sampled every 5 ms), after ``gc.collect()`` and glibc ``malloc_trim(0)`` so that
-memory freed by an earlier method does not hide the next one's.
-
-FLOPs: one forward pass of one image is counted with ``torch.utils.flop_counter`` (convolutions
-and matrix products); a call's total is (images forwarded) × that, + 2 × that for UnionCAM's
-backward pass (the issue's convention; the real backward stops at the target layer and costs
-far less). Images forwarded are counted by a hook on the model's last linear layer, so channels
-we skip are not counted.
+Memory, FLOPs and images forwarded are measured as ``measure.py`` says (CUDA allocator peak or
+sampled RSS growth; one forward pass × images forwarded + 2 × one pass for UnionCAM's backward).
 
 Approximations (top-k channels, bf16 autocast of the masked passes: on CUDA the tensor cores, on
 the CPU oneDNN's bf16 kernels) report their error: max |map − exact map| over the pixels of each
@@ -40,14 +31,10 @@ exceed the 5-minute budget of the default run (``--models vgg16 --size 112`` is 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import gc
 import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -55,7 +42,6 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # pytorch-grad-cam's ScoreCAM draws 
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -63,60 +49,8 @@ from unioncam_lite import load_image, load_model, resolve_layer, sample_images, 
 from unioncam_lite.cams.masked import auto_batch_size  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import ForwardCounter, PeakMemory, call_flops, forward_flops, map_error  # noqa: E402
 from targets import GPU_TARGETS  # noqa: E402  (VGG16, 224×224, per image)
-
-
-def _malloc_trim() -> None:
-    with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-class PeakMemory:
-    """Peak memory during a block: CUDA allocator peak (growth and total), or sampled RSS growth."""
-
-    def __init__(self, device: torch.device):
-        self.device, self.peak, self.total = device, 0, None
-
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.base = torch.cuda.memory_allocated(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-        else:
-            import psutil
-
-            gc.collect()
-            _malloc_trim()
-            self.proc = psutil.Process()
-            self.base = self.proc.memory_info().rss
-            self.running = True
-            self.thread = threading.Thread(target=self._sample, daemon=True)
-            self.thread.start()
-        return self
-
-    def _sample(self):
-        while self.running:
-            self.peak = max(self.peak, self.proc.memory_info().rss - self.base)
-            time.sleep(0.005)
-
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.total = torch.cuda.max_memory_allocated(self.device)
-            self.peak = self.total - self.base
-        else:
-            self.running = False
-            self.thread.join()
-            self.peak = max(self.peak, self.proc.memory_info().rss - self.base)
-
-
-def forward_flops(model: nn.Module, x: torch.Tensor) -> int:
-    """FLOPs of one forward pass of one image (convolutions and matrix products)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x[:1])
-    return counter.get_total_flops()
 
 
 def methods(model, layer, spec, bs, device):
@@ -197,11 +131,6 @@ def as_map(out) -> torch.Tensor:
     return torch.as_tensor(out).detach().float().cpu().reshape(1, *out.shape[-2:])
 
 
-def map_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """max |a − b| over the pixels of two maps in [0, 1] (each min-max normalised by its method)."""
-    return float((a - b).abs().max())
-
-
 def bench_model(name, device, n_images, repeats, size=None, batch_size=None, warmup="full", only=None):
     pretrained = name != "vgg16"
     model, spec = load_model(name, device, pretrained=pretrained)
@@ -213,10 +142,7 @@ def bench_model(name, device, n_images, repeats, size=None, batch_size=None, war
         classes = [int(model(x).argmax()) for x in images]
     bs = batch_size or auto_batch_size(model, images[0])
     flops = forward_flops(model, images[0])
-    forwarded = [0]
-    last_linear = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]  # shared by the BN-folded copy
-    hook = last_linear.register_forward_pre_hook(
-        lambda m, inp: forwarded.__setitem__(0, forwarded[0] + inp[0].shape[0]))
+    forwarded = ForwardCounter(model)   # its last linear layer is shared by the BN-folded copy
     label = f"{name}{'' if pretrained else ' (random weights)'} {tuple(images[0].shape[-2:])}"
     rows, exact_maps = [], []
     try:
@@ -228,7 +154,7 @@ def bench_model(name, device, n_images, repeats, size=None, batch_size=None, war
             for x, c in zip(images, classes):
                 per_image = []
                 for _ in range(repeats):
-                    forwarded[0] = 0
+                    forwarded.reset()
                     with PeakMemory(device) as mem:
                         if device.type == "cuda":
                             torch.cuda.synchronize(device)
@@ -239,14 +165,13 @@ def bench_model(name, device, n_images, repeats, size=None, batch_size=None, war
                         per_image.append(time.perf_counter() - start)
                     peaks.append(mem.peak)
                     totals.append(mem.total or 0)
-                    passes.append(forwarded[0])
+                    passes.append(forwarded.count)
                 times.append(statistics.median(per_image))
                 if method.startswith("ours"):
                     maps.append(as_map(out))
             if method == EXACT:
                 exact_maps = maps
-            backward = 1 if "UnionCAM" in method else 0
-            total_flops = statistics.mean(passes) * flops + backward * 2 * flops
+            total_flops = call_flops(statistics.mean(passes), flops, backward="UnionCAM" in method)
             seconds = statistics.mean(times)
             row = dict(model=label, method=method, seconds=seconds, peak_mb=max(peaks) / 2**20,
                        total_mb=max(totals) / 2**20, passes=statistics.mean(passes), gflop=total_flops / 1e9,
@@ -260,7 +185,7 @@ def bench_model(name, device, n_images, repeats, size=None, batch_size=None, war
                   f"{row['passes']:6.0f} images forwarded  {row['gflop']:8.1f} GFLOP  "
                   f"{row['gflops_per_s']:8.1f} GFLOP/s{error}", flush=True)
     finally:
-        hook.remove()
+        forwarded.remove()
     print(f"  batch size {bs} for every method (pytorch-grad-cam also at its default 16); "
           f"one forward pass = {flops / 1e9:.2f} GFLOP")
     ref = {r["method"]: r["seconds"] for r in rows}

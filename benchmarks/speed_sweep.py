@@ -10,28 +10,13 @@ VGG16 (random weights: timing only) at 224×224, target layer ``features.29``, `
 θ = 10 on the first N bundled photographs (default 2), each timed R times (default 3, median),
 ``torch.cuda.synchronize`` around each call, after one untimed call per configuration (on every
 photo for the compiled ones, so that each batch shape is compiled before the timing). The
-configurations, in this order (each alone first, then together):
-
-* ``default``: the library's defaults on CUDA (fp32 with PyTorch's default TF32 convolutions,
-  ``cudnn.benchmark`` off, the automatic batch size, or ``--batch-size``) — what users get; exact;
-* ``TF32 off``: ``torch.backends.cudnn.allow_tf32 = False`` — strict fp32, the reference of every
-  configuration's error (no effect on the CPU);
-* ``cudnn.benchmark``, ``channels_last weights`` (the model's 4-D weights in NHWC; the masked
-  images already are), and both: exact (other kernels, the same function up to float rounding);
-* ``bf16 autocast`` of the masked passes, ``+ bf16 masks`` (masks, image and products built on the
-  device in bf16, no fp32 mask buffer: ``CamOptions.autocast_masks``), ``+ cudnn.benchmark +
-  channels_last``: approximations;
-* the fastest configuration so far at other batch sizes (``--batch-sizes``);
-* ``torch.compile`` of the masked-pass model (``CamOptions.compile_mode``; ``reduce-overhead`` is
-  CUDA graphs) on the fastest exact and the fastest overall configuration: exact up to float
-  rounding itself; its warm-up time (the compilation) is reported, and a configuration that
-  takes longer than ``--compile-limit`` seconds to compile is not eligible as a default.
+configurations and their order: ``sweep_configs.py``.
 
 Every row reports its max |map − reference map| over the photos' pixels (maps in [0, 1]),
-so an "exact" row that is not shows up. FLOPs as in ``bench_unioncam.py``: (images forwarded) ×
+so an "exact" row that is not shows up. FLOPs as in ``measure.py``: (images forwarded) ×
 one forward pass + 2 × one forward pass for the backward pass. The peak is the device's dense
 tensor-core peak for the masked passes' precision (bf16, or TF32 when it is on, else fp32;
-:data:`PEAKS`), blank for a device not in the table (the CPU). Nothing here changes the
+:data:`measure.PEAKS`), blank for a device not in the table (the CPU). Nothing here changes the
 library's defaults: the report names the winner, and making it the default on CUDA is a
 decision taken from a GPU run. ``--budget`` seconds in all: configurations that no longer fit
 are listed as not run. The JSON file is rewritten after every configuration.
@@ -39,99 +24,30 @@ are listed as not run. The JSON file is rewritten after every configuration.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from measure import ForwardCounter, call_flops, device_peak, forward_flops, map_error  # noqa: E402
+from sweep_configs import base_configs, precision, settings, variant  # noqa: E402
+
 from unioncam_lite import load_image, load_model, sample_images, union_cam  # noqa: E402
 from unioncam_lite.cams.options import CamOptions  # noqa: E402
 
-#: dense (no sparsity) tensor-core peaks in TFLOP/s by precision, from NVIDIA's data sheets (which
-#: print the 2:4-sparsity figures, twice these); matched in this order against the device name
-PEAKS: tuple[tuple[str, dict[str, float]], ...] = (
-    ("H200 NVL", {"bf16": 835.5, "tf32": 417.5, "fp32": 60.0}),
-    ("H200", {"bf16": 989.5, "tf32": 494.5, "fp32": 67.0}),
-    ("H100 NVL", {"bf16": 835.5, "tf32": 417.5, "fp32": 60.0}),
-    ("H100 PCIe", {"bf16": 756.5, "tf32": 378.0, "fp32": 51.0}),
-    ("H100", {"bf16": 989.5, "tf32": 494.5, "fp32": 67.0}),   # SXM5: "NVIDIA H100 80GB HBM3"
-)
 THETA = 10.0
 #: the model and target layer swept (tests/test_speed_sweep.py swaps in a tiny one)
 MODEL, LAYER = "vgg16", "features.29"
-
-
-def device_peak(name: str, precision: str) -> float | None:
-    """The dense peak (TFLOP/s) of ``precision`` on the device called ``name``, or None if unknown."""
-    for key, peaks in PEAKS:
-        if key.lower() in name.lower():
-            return peaks.get(precision)
-    return None
-
-
-@contextlib.contextmanager
-def settings(model: nn.Module, cudnn_benchmark: bool = False, channels_last: bool = False,
-             tf32: bool | None = None) -> Iterator[None]:
-    """The process-wide switches and the model's memory format for one configuration, restored after."""
-    saved = torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.benchmark = cudnn_benchmark
-    if tf32 is not None:
-        torch.backends.cudnn.allow_tf32 = tf32
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    try:
-        yield
-    finally:
-        if channels_last:
-            model.to(memory_format=torch.contiguous_format)
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = saved
-
-
-def config(name: str, exact: bool, cudnn_benchmark: bool = False, channels_last: bool = False,
-           tf32: bool | None = None, **options) -> dict:
-    return dict(name=name, exact=exact, switches=dict(cudnn_benchmark=cudnn_benchmark, channels_last=channels_last,
-                                                      tf32=tf32), options=options)
-
-
-def base_configs() -> list[dict]:
-    bf16 = dict(autocast=torch.bfloat16)
-    return [
-        config("default (fp32, TF32 convolutions on CUDA)", True),
-        config("TF32 off (strict fp32: the reference)", True, tf32=False),
-        config("cudnn.benchmark", True, cudnn_benchmark=True),
-        config("channels_last weights", True, channels_last=True),
-        config("cudnn.benchmark + channels_last", True, cudnn_benchmark=True, channels_last=True),
-        config("bf16 autocast (approx.)", False, **bf16),
-        config("bf16 autocast + bf16 masks (approx.)", False, autocast_masks=True, **bf16),
-        config("bf16 autocast + bf16 masks + cudnn.benchmark + channels_last (approx.)", False,
-               cudnn_benchmark=True, channels_last=True, autocast_masks=True, **bf16),
-    ]
-
-
-def variant(base: dict, suffix: str, **options) -> dict:
-    name = base["name"].replace(" (approx.)", "")
-    return dict(base, name=f"{name} + {suffix}{'' if base['exact'] else ' (approx.)'}",
-                options={**base["options"], **options})
-
-
-def precision(cfg: dict, device: torch.device) -> str:
-    if cfg["options"].get("autocast") is not None:
-        return "bf16"
-    tf32 = cfg["switches"]["tf32"]
-    return "tf32" if device.type == "cuda" and (torch.backends.cudnn.allow_tf32 if tf32 is None else tf32) else "fp32"
 
 
 class Sweep:
@@ -148,11 +64,7 @@ class Sweep:
                            for x in self.images]
         with torch.no_grad():
             self.classes = [int(self.model(x).argmax()) for x in self.images]
-        from torch.utils.flop_counter import FlopCounterMode
-
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            self.model(self.images[0])
-        self.forward_flops = counter.get_total_flops()
+        self.forward_flops = forward_flops(self.model, self.images[0])
         self.passes: float | None = None
         self.reference: list[torch.Tensor] | None = None
         self.name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
@@ -160,14 +72,7 @@ class Sweep:
     @property
     def flops(self) -> float:
         """FLOPs of one call: images forwarded × one forward pass + 2 × one forward pass (the backward)."""
-        return (self.passes or 0) * self.forward_flops + 2 * self.forward_flops
-
-    def _pass_counter(self) -> tuple[list[int], torch.utils.hooks.RemovableHandle]:
-        """A hook on the last linear layer that counts the images forwarded (the first configuration's
-        timed calls, uncompiled: every configuration forwards the same images)."""
-        count = [0]
-        last = [m for m in self.model.modules() if isinstance(m, nn.Linear)][-1]
-        return count, last.register_forward_pre_hook(lambda m, inp: count.__setitem__(0, count[0] + inp[0].shape[0]))
+        return call_flops(self.passes or 0, self.forward_flops)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -191,7 +96,8 @@ class Sweep:
             if self.device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(self.device)
             times, maps = [], []
-            counter = self._pass_counter() if self.passes is None and not compiled else None
+            # images forwarded, counted on the first uncompiled configuration: every one forwards the same
+            counter = ForwardCounter(self.model) if self.passes is None and not compiled else None
             for x, c in zip(self.images, self.classes):
                 per_image = []
                 for _ in range(self.repeats):
@@ -203,8 +109,8 @@ class Sweep:
                 times.append(statistics.median(per_image))
                 maps.append(cam.float().cpu())
             if counter is not None:
-                counter[1].remove()
-                self.passes = counter[0][0] / (len(self.images) * self.repeats)
+                counter.remove()
+                self.passes = counter.count / (len(self.images) * self.repeats)
         seconds = statistics.mean(times)
         row.update(ms_per_image=1000 * seconds, ms_range=[1000 * min(times), 1000 * max(times)],
                    tflops=self.flops / seconds / 1e12, status="passed")
@@ -216,7 +122,7 @@ class Sweep:
         if cfg["switches"]["tf32"] is False and self.reference is None:
             self.reference = maps
         if self.reference is not None:
-            row["max_abs_error"] = max(float((a - b).abs().max()) for a, b in zip(maps, self.reference))
+            row["max_abs_error"] = max(map_error(a, b) for a, b in zip(maps, self.reference))
         return row
 
 
