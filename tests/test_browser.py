@@ -2,7 +2,7 @@
 
 * site: the front page, two notebook pages and the measurements page of ``outputs/book``
   (``make book``; ``make test`` builds it first), opened from file:// with every request to
-  anything but a local file refused and recorded; tests/test_site.py checks the site's details
+  anything but a local file refused and recorded; tests/test_site_in_browser.py checks the site's details
   (folded solutions, inline math, layout on a desktop and a phone) with the helpers here.
 * app: ``make app``'s Voilà server on a free 127.0.0.1 port; the controls are changed the way
   a user does (select, type, drag-free slider readout, file chooser) and the figure's PNG bytes
