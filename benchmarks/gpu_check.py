@@ -62,7 +62,7 @@ BENCH_STEPS = (("vgg16", 150), ("sweep", 190), ("efficientnet_lite0", 120))
 #: at most 150 s for the CUDA tests (a notebook's limit: gpu_notebooks.NOTEBOOK_LIMIT); 250 s are
 #: always kept for the benchmark
 TESTS_LIMIT, BENCH_RESERVE = 150, 250
-from gpu_notebooks import NOTEBOOK_JOBS, part_notebooks, rehearsal_notebook  # noqa: E402,F401  (re-exported)
+from gpu_notebooks import NOTEBOOK_JOBS, part_notebooks  # noqa: E402
 from gpu_report import REHEARSAL_SIZE, render_report, sweep_table, write_report  # noqa: E402,F401  (re-exported)
 
 

@@ -6,10 +6,8 @@ failures that do not stop the run, and the report written from a (fake) result.
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
 
@@ -195,21 +193,6 @@ def test_a_run_with_fake_parts_keeps_going_and_keeps_the_budget(tmp_path, monkey
     assert [Path(c[0][1]).name for c in calls] == ["bench_unioncam.py", "speed_sweep.py", "bench_unioncam.py"]
 
 
-def test_nbval_runner_records_failures_and_timeouts(tmp_path):
-    """The real per-notebook runner (pytest --nbval-lax in its own process) on two tiny notebooks."""
-    def notebook(name, source):
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        path = tmp_path / f"{name}.ipynb"
-        nbformat.write(nb, path)
-        return path
-
-    failed = time_notebooks.run_nbval(notebook("bad", "assert 1 + 1 == 3, 'arithmetic'"), timeout=120)
-    assert failed["status"] == "failed" and "arithmetic" in failed["detail"] and failed["notebook"] == "bad"
-    hung = time_notebooks.run_nbval(notebook("slow", "import time\ntime.sleep(60)"), timeout=1)
-    assert hung["status"] == "timeout" and hung["seconds"] < 30
-
-
 def test_report_is_written_even_where_the_package_cannot_be_imported(tmp_path):
     code = ("import sys; sys.modules['unioncam_lite'] = None; sys.modules['torch'] = None\n"
             "sys.path.insert(0, 'benchmarks'); import gpu_check; from pathlib import Path\n"
@@ -231,24 +214,6 @@ def test_rehearsal_commands_run_on_the_cpu_at_the_smallest_size(tmp_path):
     assert gpu[gpu.index("--device") + 1] == "cuda" and "--size" not in gpu
 
 
-def test_rehearsal_notebook_keeps_the_setup_cell_and_every_import(tmp_path):
-    cells = [nbformat.v4.new_markdown_cell("# title"),
-             nbformat.v4.new_code_cell("%matplotlib inline\nimport torch\nmodel = 1"),
-             nbformat.v4.new_code_cell("import pandas as pd\nfrom os import (\n    path,\n    sep)\nx = pd.DataFrame()"),
-             nbformat.v4.new_code_cell("%time y = 2\nimport pandas as pd\ndef f():\n    import json"),
-             nbformat.v4.new_code_cell("this is not python")]
-    nb = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "P"}})
-    nbformat.write(nb, tmp_path / "05_x.ipynb")
-    copy = nbformat.read(gpu_check.rehearsal_notebook(tmp_path / "05_x.ipynb", tmp_path / "r"), as_version=4)
-    assert [c.source for c in copy.cells] == ["%matplotlib inline\nimport torch\nmodel = 1",
-                                              "import pandas as pd\nfrom os import path, sep"]
-    assert copy.metadata["kernelspec"]["name"] == "python3"
-    # a set-up cell already run (the course's notebooks share one) leaves only its imports
-    seen = {"%matplotlib inline\nimport torch\nmodel = 1"}
-    again = nbformat.read(gpu_check.rehearsal_notebook(tmp_path / "05_x.ipynb", tmp_path / "r", seen), as_version=4)
-    assert [c.source for c in again.cells] == ["import torch\nimport pandas as pd\nfrom os import path, sep"]
-
-
 def test_rehearsal_report_says_nothing_was_measured_for_the_gpu():
     result = fake_result()
     result["rehearsal"] = gpu_check.REHEARSAL_TEXT
@@ -264,52 +229,3 @@ def test_rehearsal_report_says_nothing_was_measured_for_the_gpu():
     text = gpu_check.render_report(result)
     assert "| default (fp32, TF32 convolutions on CUDA) | yes | not run (budget: 3 s left) |" in text
     assert "0 images forwarded" in text and "killed after 190 s" in text and not gpu_check.all_passed(result)
-
-
-def test_notebooks_run_a_few_at_a_time(tmp_path, monkeypatch):
-    """--notebook-jobs 3: three notebooks in flight together (a barrier of three would time out
-    otherwise), never more, every row in notebook order."""
-    import threading
-
-    import gpu_notebooks
-
-    barrier, lock, state = threading.Barrier(3, timeout=20), threading.Lock(), {"now": 0, "most": 0}
-
-    def fake_nbval(path, timeout, *args, **kwargs):
-        with lock:
-            state["now"] += 1
-            state["most"] = max(state["most"], state["now"])
-        barrier.wait()
-        with lock:
-            state["now"] -= 1
-        return {"notebook": path.stem, "seconds": 1.0, "status": "passed", "detail": ""}
-
-    monkeypatch.setattr(time_notebooks, "run_nbval", fake_nbval)
-    result, writes = {}, []
-    gpu_notebooks.part_notebooks(result, time.monotonic() + 600, tmp_path, lambda: writes.append(1), jobs=3)
-    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-    assert [r["notebook"] for r in result["notebooks"]] == notebooks and len(writes) == len(notebooks)
-    assert all(r["status"] == "passed" for r in result["notebooks"]) and state["most"] == 3
-    assert result["notebook_jobs"] == 3 and result["notebooks_wall"] >= 0
-
-
-def test_a_notebook_starts_only_with_time_left_at_its_start(tmp_path, monkeypatch):
-    """The budget is checked when a notebook starts, not when it is queued: with a clock that each
-    notebook moves on by 60 s and 125 s to the deadline, two run (limits 120 and 65 s), the rest do not."""
-    import gpu_notebooks
-
-    clock, limits = {"t": 1000.0}, []
-
-    def fake_nbval(path, timeout, *args, **kwargs):
-        limits.append(timeout)
-        clock["t"] += 60
-        return {"notebook": path.stem, "seconds": 60.0, "status": "passed", "detail": ""}
-
-    monkeypatch.setattr(gpu_notebooks.time, "monotonic", lambda: clock["t"])
-    monkeypatch.setattr(time_notebooks, "run_nbval", fake_nbval)
-    result: dict = {}
-    gpu_notebooks.part_notebooks(result, 1125.0, tmp_path, lambda: None, jobs=1)
-    assert limits == [gpu_notebooks.NOTEBOOK_LIMIT, 65.0]
-    statuses = [r["status"] for r in result["notebooks"]]
-    assert statuses[:2] == ["passed", "passed"] and set(statuses[2:]) == {"not run"}
-    assert all(r["detail"] == "time budget spent" for r in result["notebooks"][2:])
