@@ -108,7 +108,7 @@ def render_report(result: dict) -> str:
     else:
         lines += ["| notebook | seconds | result |", "|---|---:|---|"]
         for r in notebooks:
-            note = f" ({r['detail']})" if r["status"] == "not run" and r.get("detail") else ""
+            note = f" ({r['detail']})" if r["status"] in ("not run", "passed") and r.get("detail") else ""
             scope = f", {r['scope']}" if r.get("scope") else ""
             lines.append(f"| `{r['notebook']}` | {r['seconds']:.1f} | {r['status']}{scope}{note} |")
         passed = sum(r["status"] == "passed" for r in notebooks)

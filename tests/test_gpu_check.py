@@ -76,6 +76,8 @@ def fake_result():
                   "output": "E   assert 3.1 <= 2.0"},
         "notebooks": [
             {"notebook": "00_setup_and_model", "seconds": 15.7, "status": "passed", "detail": ""},
+            {"notebook": "01_gradients", "seconds": 9.0, "status": "passed",
+             "detail": "its kernel died at its start (nbval: ...), so it was started again; the time includes both"},
             {"notebook": "02_denoising", "seconds": 4.2, "status": "failed", "detail": "DeadKernelError: Kernel died"},
             {"notebook": "05_selection", "seconds": 120.0, "status": "timeout", "detail": "killed after 120 s"},
             {"notebook": "07_explore", "seconds": 0.0, "status": "not run", "detail": "time budget spent"}],
@@ -115,7 +117,8 @@ def test_report_from_a_fake_result(tmp_path):
     assert "- Peak at batch 1 (weights included) ≤ 2.22 GB: **met**, 677 MB" in text
     assert "**failed**: 2 passed, 1 failed, 0 skipped in 21.0 s" in text and "test_cuda_batch_size" in text
     assert "| `00_setup_and_model` | 15.7 | passed |" in text and "| `05_selection` | 120.0 | timeout |" in text
-    assert "| **all 4** | **139.9** | **1 passed** |" in text and "DeadKernelError" in text
+    assert "| **all 5** | **148.9** | **2 passed** |" in text and "DeadKernelError" in text
+    assert "| `01_gradients` | 9.0 | passed (its kernel died at its start (nbval: ...), so it was started" in text
     assert "| ours UnionCAM (exact) | 0.118 | 100 / 700 | 496 | 15408 | 130.0 |  |" in text   # RESULTS.md's columns
     assert "| ours UnionCAM bf16 autocast (approx.) | 0.092 | 100 / 700 | 496 | 15408 | 130.0 | 3.0e-03 |" in text
     assert "### Speed sweep (`benchmarks/speed_sweep.py`): **passed**" in text
