@@ -105,3 +105,12 @@ def gpu_machine_venv(tmp_path_factory):
     root = tmp_path_factory.mktemp("gpu-machine")
     python, kit, info = gmv.build(root)
     return SimpleNamespace(python=python, kit=kit, info=info, root=root)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium through Playwright, one per test module (tests/chromium.py: skipped without Chromium,
+    a failure instead where UNIONCAM_BROWSER_TESTS=required)."""
+    from chromium import launch_chromium
+
+    yield from launch_chromium()

@@ -5,8 +5,8 @@ diagnosis unfolds with the library's findings; an unreadable upload gives one li
 with no HTML tags in it; the upload button carries no file count; the fast preview runs ≤ 128 passes.
 
 Served exactly as ``make app`` serves it (tests/voila_process.py, app/serve.py), on a free 127.0.0.1
-port. Chromium and Playwright as in tests/test_browser.py (whose ``browser`` fixture and ``Watch`` this
-file uses); screenshots go to ``outputs/screenshots/explorer_*.png``, and the memory of the visitor's
+port. Chromium and Playwright as in tests/chromium.py (its ``Watch``; the ``browser`` fixture is
+tests/conftest.py's); screenshots go to ``outputs/screenshots/explorer_*.png``, and the memory of the visitor's
 kernel after its first UnionCAM (RSS) to ``outputs/screenshots/explorer_memory.json``.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import io
 import json
 import time
 
-from test_browser import SHOTS, Watch, browser  # noqa: F401 (browser: a fixture used by name)
+from chromium import SHOTS, Watch
 from voila_process import shut_down, start_voila, wait_for_port
 
 FIGURE = ".widget-output img"
@@ -58,7 +58,7 @@ def _png(size=(320, 240)) -> bytes:
     return buf.getvalue()
 
 
-def test_the_explorer_shows_progress_theta_notice_diagnosis_and_styled_errors(browser, tmp_path):  # noqa: F811
+def test_the_explorer_shows_progress_theta_notice_diagnosis_and_styled_errors(browser, tmp_path):
     import psutil  # a dependency of ipykernel
 
     port, proc, log = start_voila(tmp_path / "voila.log")   # stopped in the finally below (shut_down)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_browser import SHOTS, VISIBLE_TEXT, Watch, browser  # noqa: F401 (browser: the fixture)
+from chromium import SHOTS, VISIBLE_TEXT, Watch
 
 from unioncam_lite.course.assignments import make_course
 
@@ -92,7 +92,7 @@ def feedback_pages(tmp_path_factory) -> dict[str, Path]:
     return {student: course / "feedback" / student / "lesson" / "lesson.html" for student in ANSWERS}
 
 
-def open_offline(browser, path: Path, check):  # noqa: F811
+def open_offline(browser, path: Path, check):
     """Open ``path`` with the network refused, run ``check(page)``, screenshot; no request, no error."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     watch = Watch(context, lambda url: url.startswith(("file://", "data:", "about:")))
@@ -108,7 +108,7 @@ def open_offline(browser, path: Path, check):  # noqa: F811
         context.close()
 
 
-def test_feedback_page_offline_has_typeset_math_and_the_hint(browser, feedback_pages):  # noqa: F811
+def test_feedback_page_offline_has_typeset_math_and_the_hint(browser, feedback_pages):
     html = feedback_pages["dana"].read_text()
     assert "cdnjs" not in html and "MathJax.js" not in html      # before: MathJax from a CDN, raw LaTeX offline
 
@@ -138,7 +138,7 @@ def visible(page, text: str) -> None:
     assert found.count() >= 1 and found.first.is_visible(), text
 
 
-def test_feedback_of_a_hidden_failure_says_which_case_and_what_to_check(browser, feedback_pages):  # noqa: F811
+def test_feedback_of_a_hidden_failure_says_which_case_and_what_to_check(browser, feedback_pages):
     """Before: '8192 of 8192 values differ from the library, by up to 1' and a bare AssertionError."""
     def check(page):
         text = page.inner_text("body")

@@ -2,7 +2,7 @@
 on its line with no failed request, code, tables and figures that fit a desktop and a phone, the
 front page as a course page.
 
-The browser, the request watch and the page opener are tests/test_browser.py's (skips and their
+The browser, the request watch and the page opener are tests/chromium.py's (skips and their
 UNIONCAM_BROWSER_TESTS=required failures included); screenshots go to outputs/screenshots/.
 tests/test_site.py checks the site's making without a browser.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_browser import SHOTS, Watch, launch_chromium, need_site, open_site_page
+from chromium import SHOTS, Watch, launch_chromium, need_site, open_site_page
 
 ROOT = Path(__file__).resolve().parents[1]
 
