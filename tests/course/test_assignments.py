@@ -9,22 +9,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from course_notebooks import ASSIGNMENTS, NOTEBOOKS, synthetic_notebook
 
 from unioncam_lite.apps.cli import main as cli_main
 from unioncam_lite.course import assignments
 from unioncam_lite.course.assignments import check_calls, make_assignment, mark_solution, split_think
-
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
-SEED = 20240607
-
-
-def _has_exercise(path):
-    return any({"solution", "think"} & set(c.metadata.get("tags", [])) for c in nbformat.read(path, 4).cells)
-
-
-ASSIGNMENTS = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb") if _has_exercise(p))
-
 
 # ------------------------------------------------------------------ generation, no kernels
 
@@ -62,29 +51,6 @@ def test_split_think():
     q, a = split_think("**Think.** Why?\n\n<details><summary>Answer</summary>\n\nBecause.\n</details>\n")
     assert (q, a) == ("**Think.** Why?", "Because.")
     assert split_think("Why, with no answer given?") == ("Why, with no answer given?", "")
-
-
-def synthetic_notebook():
-    """Every kind of cell the generator handles, including 'think' cells (with and without answer)."""
-    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                           "language": "python"}})
-    tagged = lambda cell, tag: (cell.metadata.__setitem__("tags", [tag]), cell)[1]  # noqa: E731
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# A synthetic lesson"),
-        nbformat.v4.new_code_cell("import torch\nimport unioncam_lite as ucl"),
-        tagged(nbformat.v4.new_code_cell(
-            'def my_union(L_den, L_reg, beta_den, beta_reg):\n    """Eq. 6."""\n'
-            "    return ucl.normalize_maps(beta_den[:, None, None] * L_den + beta_reg[:, None, None] * L_reg)"),
-            "solution"),
-        tagged(nbformat.v4.new_code_cell("from unioncam_lite.course.exercises import check_union\n\n"
-                                         "assert check_union(my_union)"), "check"),
-        tagged(nbformat.v4.new_markdown_cell("**Think.** Why can β be negative?\n\n<details><summary>Answer"
-                                             "</summary>\n\nThe masked image can score below black.\n</details>"),
-               "think"),
-        tagged(nbformat.v4.new_markdown_cell("**Think.** What would you measure next?"), "think"),
-        nbformat.v4.new_code_cell("print('the end')"),
-    ]
-    return nb
 
 
 def test_synthetic_notebook_becomes_an_nbgrader_source():

@@ -1,10 +1,10 @@
 """The exercise checkers' hidden (seeded) cases, which keep grading honest: an answer that calls the
 library function it exercises fails, under any alias; one fitted to the visible cases fails the hidden
 ones; the hidden cases change with the seed; a hidden failure says what is special about its case and
-what to check. (The right answers and ``run`` are tests/course/test_exercises.py's.)"""
+what to check. (The right answers and ``run``: tests/course/reference_answers.py.)"""
 import pytest
 import torch
-from test_exercises import RIGHT, my_union, run
+from reference_answers import RIGHT, my_union, run
 
 import unioncam_lite as ucl
 from unioncam_lite.course import exercises as ex

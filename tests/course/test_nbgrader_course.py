@@ -4,8 +4,7 @@ gives the exact scores and the feedback says what is wrong, Think answers are gr
 
 Everything happens in a temporary directory: the course, nbgrader's sqlite gradebook, the
 exchange, and Jupyter's config/data/runtime folders (environment variables), so nothing outside
-it is read for configuration or written. The course and its assignments are those of
-tests/course/test_assignments.py.
+it is read for configuration or written. The notebooks: tests/course/course_notebooks.py.
 """
 import os
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_assignments import ASSIGNMENTS, NOTEBOOKS, ROOT, SEED, synthetic_notebook
+from course_notebooks import ASSIGNMENTS, NOTEBOOKS, ROOT, SEED, synthetic_notebook
 
 from unioncam_lite.apps.cli import main as cli_main
 from unioncam_lite.course.assignments import check_calls, solution_function
