@@ -50,7 +50,7 @@ def subprocess_env() -> dict:
 
 #: what nbval says when a notebook's kernel died before its first cell, which is not the notebook's
 #: failure. Seen once with notebooks run three at a time (make gpu-check's rehearsal, 2026-12-02: dead
-#: within 3 s of its start). The likely cause, which tests/test_gpu_check.py reproduces, is Jupyter's
+#: within 3 s of its start). The likely cause, which tests/test_gpu_notebooks.py reproduces, is Jupyter's
 #: port race: the connection file's ports are chosen free, then one is taken by another process before
 #: the kernel binds it (ZMQError "Address already in use"; jupyter_client issue 154). nbval sends the
 #: kernel's own stderr to /dev/null, so the report cannot name the cause.

@@ -6,8 +6,8 @@ with no HTML tags in it; the upload button carries no file count; the fast previ
 
 Served exactly as ``make app`` serves it (tests/voila_process.py, app/serve.py), on a free 127.0.0.1
 port. Chromium and Playwright as in tests/chromium.py (its ``Watch``; the ``browser`` fixture is
-tests/conftest.py's); screenshots go to ``outputs/screenshots/explorer_*.png``, and the memory of the visitor's
-kernel after its first UnionCAM (RSS) to ``outputs/screenshots/explorer_memory.json``.
+tests/conftest.py's); screenshots go to ``outputs/screenshots/explorer_*.png``, and the memory of
+the visitor's kernel after its first UnionCAM (RSS) to ``outputs/screenshots/explorer_memory.json``.
 """
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ def test_forward_counter_counts_images_and_leaves_no_hook():
 
 def test_peak_memory_on_the_cpu_sees_an_allocation():
     with measure.PeakMemory(torch.device("cpu")) as mem:
-        block = torch.ones(64, 2**20 // 4 * 4)        # 64 × 4 MiB of float32, every page written
+        block = torch.ones(64, 2**20)        # 64 rows of 2**20 float32 (4 MiB each), every page written
     assert block.numel() and mem.peak >= 200 * 2**20 and mem.total is None
 
 
