@@ -7,19 +7,15 @@ import threading
 import matplotlib.pyplot as plt
 import pytest
 import torch
-from conftest import TinyCNN
+from tiny_explorer import SPEC, tiny_explorer
 
-from unioncam_lite import ModelSpec
 from unioncam_lite.apps.explore import Explorer, ExplorerApp, PassProgress
 from unioncam_lite.cams import diagnose, gradcam, union_cam
-from unioncam_lite.models import imagenet_categories
-
-SPEC = ModelSpec("tiny", "act", (32, 32), mean=(0.5,) * 3, std=(0.25,) * 3, categories=imagenet_categories())
 
 
 def tiny(k: int = 6) -> Explorer:
     """A fresh explorer (no region map cached) on a K-channel CNN: the region map is ≤ K masked passes."""
-    return Explorer(TinyCNN(k=k, classes=1000).eval(), SPEC, top_k=3, preview_top_k=4)
+    return tiny_explorer(k, preview_top_k=4)
 
 
 def test_pass_progress_follows_the_region_pass_and_estimates_the_time_left():

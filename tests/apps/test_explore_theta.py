@@ -1,11 +1,9 @@
 """The explorer says when θ cannot change anything (issue 18, issue 20 §3): pooled head yes, flattened head no."""
 import torch
-from conftest import TinyCNN
+from tiny_explorer import SPEC, tiny_explorer
 from torch import nn
 
-from unioncam_lite import ModelSpec
 from unioncam_lite.apps.explore import Explorer
-from unioncam_lite.models import imagenet_categories
 
 
 class FlatHead(nn.Module):
@@ -21,16 +19,12 @@ class FlatHead(nn.Module):
         return self.fc(self.act(self.conv(x)).flatten(1))
 
 
-def _spec():
-    return ModelSpec("tiny", "act", (32, 32), mean=(0.5,) * 3, std=(0.25,) * 3, categories=imagenet_categories())
-
-
 def test_a_pooled_head_gets_the_theta_notice_and_a_flattened_head_does_not():
-    pooled = Explorer(TinyCNN(classes=1000).eval(), _spec(), top_k=3)
+    pooled = tiny_explorer()
     note = pooled.theta_notice("chelsea", 3)
     assert note.startswith("θ cannot change the map at this layer")
     # and it is true: UnionCAM's map is the same at θ = 0 and θ = 90
     a, b = (pooled.cam("chelsea", 3, "unioncam", t)[1].denoised for t in (0.0, 90.0))
     assert torch.allclose(a, b, atol=1e-6)
-    flat = Explorer(FlatHead().eval(), _spec(), top_k=3)
+    flat = Explorer(FlatHead().eval(), SPEC, top_k=3)
     assert flat.theta_notice("chelsea", 3) == ""

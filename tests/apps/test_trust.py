@@ -9,14 +9,12 @@ import sys
 
 import matplotlib.pyplot as plt
 import pytest
-from conftest import TinyCNN
 from PIL import Image
+from tiny_explorer import tiny_explorer as make_tiny_explorer
 
-from unioncam_lite import ModelSpec
 from unioncam_lite.apps.cli import main
-from unioncam_lite.apps.explore import Explorer, ExplorerApp, decode_upload, upload_sizes
+from unioncam_lite.apps.explore import ExplorerApp, decode_upload, upload_sizes
 from unioncam_lite.apps.explore.explorer import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
-from unioncam_lite.models import imagenet_categories
 from unioncam_lite.viz import escape_mathtext
 
 MATH_NAME = r"$\frac{a$"        # an unbalanced mathtext formula, as a file name
@@ -99,8 +97,7 @@ def test_uploads_over_the_limits_are_refused_with_a_clear_message():
 
 @pytest.fixture(scope="module")
 def tiny_explorer():
-    spec = ModelSpec("tiny", "act", (32, 32), mean=(0.5,) * 3, std=(0.25,) * 3, categories=imagenet_categories())
-    return Explorer(TinyCNN(classes=1000).eval(), spec, top_k=3)
+    return make_tiny_explorer()
 
 
 def test_the_explorer_draws_an_image_named_like_mathtext(tiny_explorer):
