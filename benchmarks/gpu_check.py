@@ -15,7 +15,8 @@ this order, within ``--budget`` seconds (8 minutes by default, sized for one H10
    (fp32, bf16 autocast, batch-1 memory: the three GPU targets), then the sweep of the GPU speed
    options on VGG16 in one process (``benchmarks/speed_sweep.py``: cudnn.benchmark, channels_last,
    bf16 masks, batch size, torch.compile; ms/image, TFLOP/s and fraction of the device's peak, and
-   which configuration wins), then EfficientNet-Lite0; 2 photos each.
+   which configuration wins; then a profile of the fastest exact and approximate ones), then
+   EfficientNet-Lite0; 2 photos each.
 
 ``--rehearse`` runs every part on the CPU at the smallest size that goes through the same code
 and imports, to prove on a machine without a GPU that the check cannot fail on set-up (a missing

@@ -70,6 +70,19 @@ def sweep_table(sweep: dict) -> list[str]:
     return lines
 
 
+def profile_lines(name: str, p: dict) -> list[str]:
+    """One profile (``profile_call.profile_call``'s result) as markdown: a line of kinds, then the operators
+    that took most, then (CUDA) the longest kernels."""
+    busy = f", GPU busy {100 * p['busy']:.0f} % of it" if p.get("busy") is not None else ""
+    kinds = "; ".join(f"{kind} {100 * s:.0f} %" for kind, s in p["kinds"].items() if s >= 0.005)
+    ops = ", ".join(f"`{op}` {ms:.1f} ms ({100 * s:.0f} %, {n}×)" for op, ms, s, n in p["top"] if s >= 0.005)
+    lines = [f"- **{name}**: one profiled call {p['wall_ms']:.0f} ms{busy}; {p['measured_ms']:.0f} ms of "
+             f"{'kernel' if p.get('busy') is not None else 'operator'} time: {kinds}.", f"  Most: {ops}."]
+    if p.get("kernels"):
+        lines.append(f"  Longest kernels: {', '.join(f'`{k}` {ms:.1f} ms' for k, ms in p['kernels'])}.")
+    return lines
+
+
 def _fence(text: str) -> list[str]:
     return ["```", text.strip()[-1500:], "```"] if text and text.strip() else []
 
@@ -147,6 +160,12 @@ def render_report(result: dict) -> str:
                       f"median of {sweep.get('repeats')} calls each; {sweep.get('passes') or 0:.0f} images forwarded "
                       f"and {sweep.get('gflop') or 0:.0f} GFLOP per call; on {sweep.get('device_name')}. Max abs. "
                       "error: against the strict-fp32 (TF32 off) map.", "", *sweep_table(sweep)]
+        if sweep.get("profiles"):
+            lines += ["", "Where the time goes (`benchmarks/profile_call.py`: one profiled call of the fastest exact "
+                      "and the fastest approximate configuration, uncompiled; the profiler slows the call, so read "
+                      "the shares):", ""]
+            for p in sweep["profiles"]:
+                lines += profile_lines(p["name"], p) if "error" not in p else [f"- {p['name']}: {p['error']}"]
         if sweep.get("status") != "passed":
             lines += _fence(sweep.get("output", ""))
     for part, error in result.get("errors", {}).items():

@@ -104,7 +104,11 @@ def fake_sweep():
                  status="failed: BackendCompilerFailed: no triton")]
     return {"status": "passed", "seconds": 80.0, "device_name": "NVIDIA H200", "size": 224, "images": 2,
             "repeats": 3, "passes": 496, "gflop": 15408.0, "compile_limit": 60, "rows": rows,
-            "winners": {"exact": "cudnn.benchmark", "any": "bf16 autocast (approx.)"}}
+            "winners": {"exact": "cudnn.benchmark", "any": "bf16 autocast (approx.)"},
+            "profiles": [dict(name="bf16 autocast (approx.)", wall_ms=61.0, measured_ms=45.0, busy=0.7,
+                              kinds={"convolution": 0.9, "elementwise and other": 0.1},
+                              top=[("aten::cudnn_convolution", 40.5, 0.9, 26)], kernels=[]),
+                         dict(name="cudnn.benchmark", error="RuntimeError: CUPTI_ERROR_NOT_INITIALIZED")]}
 
 
 def test_report_from_a_fake_result(tmp_path):
@@ -125,6 +129,9 @@ def test_report_from_a_fake_result(tmp_path):
     assert "| bf16 autocast (approx.) | approx. | 50.0 | 308.00 | 31 % of 989.5 (bf16) | 900 | 4.0e-03 | 2.0 |" in text
     assert "| default + torch.compile(default) | yes | failed: BackendCompilerFailed: no triton | | | | | |" in text
     assert "Fastest exact: **cudnn.benchmark**; fastest of all: **bf16 autocast (approx.)**" in text
+    assert ("- **bf16 autocast (approx.)**: one profiled call 61 ms, GPU busy 70 % of it; 45 ms of kernel time: "
+            "convolution 90 %; elementwise and other 10 %.") in text
+    assert "- cudnn.benchmark: RuntimeError: CUPTI_ERROR_NOT_INITIALIZED" in text     # no profile: says why
     assert "EfficientNet-Lite0 (ImageNet weights), 224×224, `features.head_act`: **timeout**" in text
     assert (tmp_path / "gpu-check" / "result.json").is_file()
     assert not gpu_check.all_passed(fake_result())

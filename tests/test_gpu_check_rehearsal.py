@@ -90,4 +90,5 @@ def test_gpu_check_rehearsed_on_a_gpu_machine_image_with_the_kit_offline(gpu_mac
                  "batch 128", "torch.compile(eager)"):
         assert any(part in n for n in names), part
     assert all(r["status"] == "passed" and r["ms_per_image"] > 0 and "max_abs_error" in r for r in sweep["rows"])
+    assert [p.get("error") for p in sweep["profiles"]] == [None, None] and "Where the time goes" in report
     assert "Fastest exact: **" in report and "The library's CUDA defaults are not changed" in report

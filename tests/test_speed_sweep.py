@@ -50,7 +50,15 @@ def test_every_configuration_runs_and_reports_time_speed_and_error(monkeypatch, 
     assert [n for n in rows if "batch 2" in n] and [n for n in rows if "torch.compile(eager)" in n]
     assert all(r["fraction_of_peak"] is None for r in rows.values())          # the CPU is not in the table
     assert report["winners"]["exact"] in rows and report["winners"]["any"] in rows
-    assert "Fastest exact: **" in capsys.readouterr().out
+    # the fastest exact and the fastest approximate configuration (uncompiled) profiled, one call each
+    profiled = [p["name"] for p in report["profiles"]]
+    uncompiled = [r for r in rows.values() if "torch.compile" not in r["name"]]
+    assert profiled == [min((r for r in uncompiled if r["exact"] is exact), key=lambda r: r["ms_per_image"])["name"]
+                        for exact in (True, False)]
+    for p in report["profiles"]:
+        assert p["kinds"]["convolution"] > 0 and abs(sum(p["kinds"].values()) - 1) < 1e-9 and p["busy"] is None
+    out = capsys.readouterr().out
+    assert "Fastest exact: **" in out and f"- **{profiled[1]}**: one profiled call" in out
     # the process-wide switches and the model come back as they were
     assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32) == flags
     assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
@@ -74,3 +82,12 @@ def test_a_configuration_that_breaks_is_recorded_and_the_next_runs(monkeypatch, 
     failed = [r for r in rows if r["status"].startswith("failed: RuntimeError: no bf16 kernels here")]
     assert len(failed) == 2 and sum(r["status"] == "passed" for r in rows) == 6
 
+
+
+def test_the_profiles_say_when_the_budget_left_none():
+    rows = [dict(name="default", exact=True, status="passed", ms_per_image=5.0),
+            dict(name="bf16", exact=False, status="failed: no kernels")]
+    report = {"rows": rows}
+    speed_sweep.profile_fastest(None, report, {"default": {}, "bf16": {}}, deadline=0.0)   # long past
+    assert report["profiles"] == [{"name": "default", "error": report["profiles"][0]["error"]}]
+    assert report["profiles"][0]["error"].startswith("not profiled (budget: ")      # no approximate row passed
