@@ -14,13 +14,13 @@ Screenshot: ``outputs/screenshots/feedback.png``.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from chromium import SHOTS, VISIBLE_TEXT, Watch
+from nbgrader_run import autograde, run_nbgrader
 
 from unioncam_lite.course.assignments import make_course
 
@@ -74,12 +74,7 @@ def feedback_pages(tmp_path_factory) -> dict[str, Path]:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["OMP_NUM_THREADS"] = "1"
 
-    def nbgrader(*args: str) -> None:
-        done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
-                              text=True, timeout=600)
-        assert done.returncode == 0, done.stdout + done.stderr
-
-    nbgrader("generate_assignment", "lesson")
+    run_nbgrader(course, "generate_assignment", "lesson", env=env)
     for student, answer in ANSWERS.items():
         nb = nbformat.read(course / "release" / "lesson" / "lesson.ipynb", 4)
         for cell in nb.cells:
@@ -87,8 +82,8 @@ def feedback_pages(tmp_path_factory) -> dict[str, Path]:
                 cell.source = answer
         (course / "submitted" / student / "lesson").mkdir(parents=True)
         nbformat.write(nb, course / "submitted" / student / "lesson" / "lesson.ipynb")
-    nbgrader("autograde", "lesson")
-    nbgrader("generate_feedback", "lesson")
+    autograde(course, "lesson", env=env)
+    run_nbgrader(course, "generate_feedback", "lesson", env=env)
     return {student: course / "feedback" / student / "lesson" / "lesson.html" for student in ANSWERS}
 
 

@@ -7,7 +7,6 @@ import __future__
 import inspect
 import os
 import shutil
-import subprocess
 import sys
 import threading
 import types
@@ -17,6 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from nbgrader_run import autograde, run_nbgrader
 
 import unioncam_lite as ucl
 from unioncam_lite.course import exercises as ex
@@ -223,18 +223,13 @@ def test_hostile_answers_get_no_points_from_nbgrader(tmp_path, monkeypatch):
     course = tmp_path / "course"
     make_course(tmp_path / "notebooks", course, seed=11)
 
-    def nbgrader(*args):
-        done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, capture_output=True,
-                              text=True, timeout=900)
-        assert done.returncode == 0, done.stdout + done.stderr
-
-    nbgrader("generate_assignment", "lesson")
+    run_nbgrader(course, "generate_assignment", "lesson", timeout=900)
     for student, (answer, _) in SUBMISSIONS.items():
         nb = nbformat.read(course / "release" / "lesson" / "lesson.ipynb", 4)
         next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")).source = answer
         (course / "submitted" / student / "lesson").mkdir(parents=True)
         nbformat.write(nb, course / "submitted" / student / "lesson" / "lesson.ipynb")
-    nbgrader("autograde", "lesson")
+    autograde(course, "lesson", timeout=900)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "unioncam-lite") as gb:
         scores = {s: gb.find_grade("test_my_union", "lesson", "lesson", s).auto_score for s in SUBMISSIONS}
     assert scores == {s: points for s, (_, points) in SUBMISSIONS.items()}
