@@ -43,7 +43,7 @@ import torch.nn.functional as F  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gpu_report import profile_lines  # noqa: E402
+from gpu_report import profile_lines, sweep_table  # noqa: E402
 from measure import ForwardCounter, call_flops, device_peak, forward_flops, map_error  # noqa: E402
 from profile_call import profile_call  # noqa: E402
 from sweep_configs import base_configs, precision, settings, variant  # noqa: E402
@@ -133,7 +133,6 @@ class Sweep:
             row["max_abs_error"] = max(map_error(a, b) for a, b in zip(maps, self.reference))
         return row
 
-
     def profile(self, cfg: dict) -> dict:
         """Where one call's time goes in this configuration (``profile_call.py``), after one untimed call."""
         options = CamOptions(**{"batch_size": self.batch_size, **cfg["options"]})
@@ -182,8 +181,6 @@ def profile_fastest(sweep: Sweep, report: dict, configs: dict[str, dict], deadli
 
 def markdown(report: dict) -> str:
     """The rows as a markdown table and the winners (the table of ``make gpu-check``'s report)."""
-    from gpu_report import sweep_table
-
     return "\n".join(sweep_table(report))
 
 
