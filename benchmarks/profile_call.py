@@ -76,10 +76,11 @@ def profile_call(fn: Callable[[], object], device: torch.device, top: int = 8) -
     measured = sum(ms for ms, _ in times.values())
     kinds: dict[str, float] = {}
     for name, (ms, _) in times.items():
-        kinds[kind_of(name)] = kinds.get(kind_of(name), 0.0) + ms
+        kind = kind_of(name)
+        kinds[kind] = kinds.get(kind, 0.0) + ms
     share = (lambda ms: ms / measured) if measured > 0 else (lambda ms: 0.0)
     ranked = sorted(times.items(), key=lambda item: -item[1][0])[:top]
-    kernel_ms = sorted(((e.key, _self_time_us(e, True) / 1000) for e in kernels if cuda), key=lambda item: -item[1])
+    kernel_ms = sorted(((e.key, _self_time_us(e, True) / 1000) for e in kernels), key=lambda item: -item[1])
     busy_ms = sum(ms for _, ms in kernel_ms)
     return dict(
         wall_ms=1000 * wall, measured_ms=measured, busy=busy_ms / (1000 * wall) if cuda and wall > 0 else None,

@@ -12,6 +12,7 @@ in that cell, and a submission with such a cell is graded once more.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -22,6 +23,19 @@ from pathlib import Path
 CELL_LIMIT = 120
 #: what nbgrader writes in a cell stopped at its time limit (its ``Execute.error_on_timeout``)
 NO_REPLY = "No reply from kernel before timeout"
+
+
+def nbgrader_env(root: Path) -> dict[str, str]:
+    """This process's environment for nbgrader and its kernels, with Jupyter's config, data and
+    runtime folders and IPython's in ``root`` (nothing outside read or written), this Python's
+    commands first on PATH (nbgrader runs alembic), and one BLAS/OpenMP thread per kernel."""
+    env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_PATH", "JUPYTER_CONFIG_PATH")}
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        (root / var).mkdir(parents=True)
+        env[var] = str(root / var)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["OMP_NUM_THREADS"] = "1"
+    return env
 
 
 def run_nbgrader(course: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 600) -> str:

@@ -13,14 +13,12 @@ Screenshot: ``outputs/screenshots/feedback.png``.
 """
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from chromium import SHOTS, VISIBLE_TEXT, Watch
-from nbgrader_run import autograde, run_nbgrader
+from nbgrader_run import autograde, nbgrader_env, run_nbgrader
 
 from unioncam_lite.course.assignments import make_course
 
@@ -67,12 +65,7 @@ def feedback_pages(tmp_path_factory) -> dict[str, Path]:
     nbformat.write(lesson(), root / "notebooks" / "lesson.ipynb")
     course = root / "course"
     make_course(root / "notebooks", course, seed=17)
-    env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_PATH", "JUPYTER_CONFIG_PATH")}
-    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
-        (root / var).mkdir()
-        env[var] = str(root / var)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["OMP_NUM_THREADS"] = "1"
+    env = nbgrader_env(root)
 
     run_nbgrader(course, "generate_assignment", "lesson", env=env)
     for student, answer in ANSWERS.items():

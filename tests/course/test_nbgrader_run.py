@@ -1,13 +1,9 @@
 """The tests' autograde (tests/nbgrader_run.py) grades a submission again when a cell of it got no
 reply within the cell limit: here a cell that waits on its first run only stands in for the kernel
 that stopped answering in 2026-12-03's CI. A course of two cells, made for nbgrader directly."""
-import os
-import sys
-from pathlib import Path
-
 import nbformat
 import pytest
-from nbgrader_run import NO_REPLY, autograde, run_nbgrader
+from nbgrader_run import NO_REPLY, autograde, nbgrader_env, run_nbgrader
 
 
 def cell(source: str, grade_id: str, **nbgrader) -> nbformat.NotebookNode:
@@ -20,11 +16,7 @@ def test_a_submission_with_a_cell_that_got_no_reply_is_graded_again(tmp_path):
     pytest.importorskip("nbgrader")
     from nbgrader.api import Gradebook
 
-    env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_PATH", "JUPYTER_CONFIG_PATH")}
-    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
-        (tmp_path / var).mkdir()
-        env[var] = str(tmp_path / var)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env = nbgrader_env(tmp_path / "jupyter")
     course = tmp_path / "course"
     (course / "source" / "lesson").mkdir(parents=True)
     (course / "nbgrader_config.py").write_text('c = get_config()\nc.CourseDirectory.course_id = "retry"\n')
