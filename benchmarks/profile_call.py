@@ -16,7 +16,7 @@ needing a second run to profile it. The kinds are this project's own grouping of
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -66,7 +66,16 @@ def profile_call(fn: Callable[[], object], device: torch.device, top: int = 8) -
         fn()
         sync()
         wall = time.perf_counter() - start
-    events = prof.key_averages()
+    return summarise(prof.key_averages(), wall, cuda, top)
+
+
+def summarise(events: Iterable, wall_s: float, cuda: bool, top: int = 8) -> dict:
+    """:func:`profile_call`'s result from a profiler's ``key_averages()`` over a call of ``wall_s`` seconds.
+
+    On CUDA the profiler lists each operator (a host-side entry, with the time of the kernels it
+    launched) and each kernel again (a device-side entry): the operators give the kinds and the top,
+    the kernels the busy time and the longest kernels, so no kernel is counted twice.
+    """
     # operators, with the time of the kernels they launched; on CUDA the kernels are also listed on
     # their own, as device-side entries (their sum is the GPU's busy time)
     on_host, kernels = [], []
@@ -83,7 +92,8 @@ def profile_call(fn: Callable[[], object], device: torch.device, top: int = 8) -
     kernel_ms = sorted(((e.key, _self_time_us(e, True) / 1000) for e in kernels), key=lambda item: -item[1])
     busy_ms = sum(ms for _, ms in kernel_ms)
     return dict(
-        wall_ms=1000 * wall, measured_ms=measured, busy=busy_ms / (1000 * wall) if cuda and wall > 0 else None,
+        wall_ms=1000 * wall_s, measured_ms=measured,
+        busy=busy_ms / (1000 * wall_s) if cuda and wall_s > 0 else None,
         kinds=dict(sorted(((k, share(ms)) for k, ms in kinds.items()), key=lambda item: -item[1])),
         top=[(name, ms, share(ms), count) for name, (ms, count) in ranked if ms > 0],
         kernels=[(name[:100], ms) for name, ms in kernel_ms[:5]])

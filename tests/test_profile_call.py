@@ -6,11 +6,13 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.autograd import DeviceType
+from torch.autograd.profiler_util import EventList, FunctionEvent
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from gpu_report import profile_lines  # noqa: E402
-from profile_call import OTHER, kind_of, profile_call  # noqa: E402
+from profile_call import OTHER, kind_of, profile_call, summarise  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -50,6 +52,45 @@ def test_every_operator_of_a_call_is_counted_once_in_its_kind():
     assert sum(1 for op in calls if "conv" in op) >= 2 and p["kinds"]["convolution"] > 0
     assert abs(sum(p["kinds"].values()) - 1) < 1e-9
     assert abs(sum(ms for _, ms, _, _ in p["top"]) - p["measured_ms"]) < 1e-6   # top=100: every operator
+
+
+def cuda_trace() -> EventList:
+    """A CUDA trace made of torch's own profiler events, as ``torch.autograd.profiler`` builds them from
+    Kineto's (``_parse_kineto_results``): each kernel is appended to the operator that launched it and
+    listed again as a device-side event. Two convolutions (600 + 400 µs of kernels) and an addition
+    (200 µs); the wrappers ``aten::conv2d`` / ``aten::convolution`` and ``cudaLaunchKernel`` launch none."""
+    def op(i, name, start, end, kernels=()):
+        e = FunctionEvent(id=i, name=name, thread=1, start_us=start, end_us=end, use_device="cuda", stack=[],
+                          input_shapes=[])
+        for kernel, us in kernels:
+            e.append_kernel(kernel, 0, us)
+        return e
+
+    def kernel(i, name, start, us):
+        return FunctionEvent(id=i, name=name, thread=7, start_us=start, end_us=start + us, use_device="cuda",
+                             device_type=DeviceType.CUDA, stack=[], input_shapes=[])
+
+    trace = EventList([
+        op(1, "aten::conv2d", 0, 100), op(2, "aten::convolution", 5, 95),
+        op(3, "aten::cudnn_convolution", 10, 90, [("sm90_xmma_fprop", 600)]), op(4, "cudaLaunchKernel", 20, 30),
+        op(5, "aten::add", 110, 120, [("vectorized_elementwise_kernel", 200)]),
+        op(6, "aten::cudnn_convolution", 130, 150, [("sm90_xmma_fprop", 400)]),
+        kernel(7, "sm90_xmma_fprop", 40, 600), kernel(8, "vectorized_elementwise_kernel", 700, 200),
+        kernel(9, "sm90_xmma_fprop", 900, 400)], use_device="cuda")
+    trace._build_tree()
+    return trace
+
+
+def test_on_cuda_each_kernel_counts_once_for_its_operator_and_for_busy():
+    """The CUDA branch without a GPU: 1.2 ms of kernels in a 1.6 ms call is 75 % busy; the convolutions'
+    1.0 ms is 5/6 of the operators' time, not counted again for the wrappers or the kernels' own entries."""
+    p = summarise(cuda_trace().key_averages(), wall_s=0.0016, cuda=True)
+    assert p["measured_ms"] == pytest.approx(1.2) and p["busy"] == pytest.approx(0.75)
+    assert p["kinds"] == pytest.approx({"convolution": 1.0 / 1.2, OTHER: 0.2 / 1.2})
+    assert p["top"] == [("aten::cudnn_convolution", pytest.approx(1.0), pytest.approx(1.0 / 1.2), 2),
+                        ("aten::add", pytest.approx(0.2), pytest.approx(0.2 / 1.2), 1)]
+    assert p["kernels"] == [("sm90_xmma_fprop", pytest.approx(1.0)), ("vectorized_elementwise_kernel",
+                                                                      pytest.approx(0.2))]
 
 
 def test_a_profile_renders_its_kinds_operators_and_kernels():
