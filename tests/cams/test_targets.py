@@ -17,6 +17,9 @@ from unioncam_lite import (
     union_cam,
     xgradcam,
 )
+from unioncam_lite.cams import METHODS, compute_cam
+from unioncam_lite.cams.common import PixelSpace
+from unioncam_lite.cams.masked import masked_scores
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
@@ -131,3 +134,31 @@ def test_bad_targets_get_one_clear_error(tiny, images):
         gradcam(DictScores().eval(), images, "act", target=ClassLogit(1, output="nope"))
     with pytest.raises(ValueError, match="class index out of range: the model has 5 classes"):
         gradcam(tiny, images, "act", target=ClassLogit(7))
+
+
+@pytest.mark.parametrize("bad, hint", [
+    ("logits", r"not a str: .* give target=ClassLogit\(c, output='logits'\)"),
+    (3, r"not an int: for class indices give class_idx="),
+    ([1, 4], r"not a list: for class indices give class_idx="),
+    (torch.tensor([1, 4]), r"not a Tensor: for class indices give class_idx="),
+    ([ClassLogit(1), ClassLogit(4)], r"not a list: one target covers the whole batch, not one per image as "
+                                     r"pytorch-grad-cam's targets=\[...\]: .* target=ClassLogit\(\[c1, c2, ...\]\)"),
+    (object(), r"not an object: e.g. target=ClassLogit\(c\)")])
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_a_target_that_is_not_callable_is_refused_before_the_model_runs(method, bad, hint, tiny, images):
+    """Before: every method raised TypeError "'str' object is not callable" (or 'int', 'list') from inside
+    the forward pass, naming neither target= nor the fix."""
+    runs = []
+    handle = tiny.register_forward_hook(lambda *_: runs.append(1))
+    try:
+        with pytest.raises(ValueError, match="target= must be a callable that maps the model's output to one "
+                                             "score per image, " + hint):
+            compute_cam(method, tiny, images, "act", target=bad, mean=MEAN, std=STD)
+    finally:
+        handle.remove()
+    assert runs == []
+
+
+def test_masked_scores_refuses_a_target_that_is_not_callable(tiny, images):
+    with pytest.raises(ValueError, match="target= must be a callable .* not a str"):
+        masked_scores(tiny, images, torch.ones(2, 4, 4), torch.tensor([0, 1]), "logits", PixelSpace(MEAN, STD, images))

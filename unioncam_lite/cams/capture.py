@@ -29,7 +29,7 @@ from torch import nn
 from .common import ClassIdx, Layer, check_input, resolve_class_idx
 from .layers import eval_mode, resolve_layer
 from .reshape import ReshapeTransform
-from .targets import ClassLogit, OutputKey, Target, check_scores, select_output
+from .targets import ClassLogit, OutputKey, Target, check_scores, check_target, select_output
 
 
 @dataclass
@@ -197,6 +197,7 @@ def capture(model: nn.Module, x: torch.Tensor, layer: Layer, class_idx: ClassIdx
     (:mod:`.reshape`).
     """
     check_input(x)
+    check_target(target)
     module = resolve_layer(check_model(model), layer)
     check_model_input(model, x)
     name = layer if isinstance(layer, str) else _layer_name(model, module)

@@ -29,7 +29,7 @@ from .fingerprint import model_structure
 from .fold import inference_model
 from .layers import eval_mode
 from .options import CamOptions
-from .targets import ClassLogit, ClassProbability, ClassTarget, Target, target_rows
+from .targets import ClassLogit, ClassProbability, ClassTarget, Target, check_target, target_rows
 
 CPU_BATCH = 4
 #: The masked passes through the model itself: no folding, no approximation.
@@ -107,6 +107,7 @@ def as_target(class_idx_or_target: torch.Tensor | Target, probs: bool) -> Target
     """A target: given, or the logit (``probs`` False) / the probability of each image's class."""
     if isinstance(class_idx_or_target, torch.Tensor):
         return ClassProbability(class_idx_or_target) if probs else ClassLogit(class_idx_or_target)
+    check_target(class_idx_or_target)
     return class_idx_or_target
 
 

@@ -168,3 +168,24 @@ def check_scores(scores: object, n: int) -> torch.Tensor:
         raise ValueError("the target's scores are not finite (inf or NaN) for this input, so every map would be NaN: "
                          "check the input's scale and normalisation")
     return scores
+
+
+def check_target(target: object) -> None:
+    """``target=`` must be None or a callable ``output -> (N,) scores``; anything else is refused before
+    the model runs, with what to give instead (a class index, a key of the output, pytorch-grad-cam's
+    list of one target per image)."""
+    if target is None or callable(target):
+        return
+    if isinstance(target, str):
+        hint = f"to explain the class scores in the output's {target!r}, give target=ClassLogit(c, output={target!r})"
+    elif isinstance(target, (int, torch.Tensor)) or (isinstance(target, (list, tuple)) and target
+                                                     and all(isinstance(t, int) for t in target)):
+        hint = "for class indices give class_idx= (or target=ClassLogit(c), one class or one per image)"
+    elif isinstance(target, (list, tuple)) and target and all(callable(t) for t in target):
+        hint = ("one target covers the whole batch, not one per image as pytorch-grad-cam's targets=[...]: "
+                "for a class per image give target=ClassLogit([c1, c2, ...])")
+    else:
+        hint = "e.g. target=ClassLogit(c), ClassProbability(c) or lambda output: output[:, c]"
+    kind = type(target).__name__
+    raise ValueError(f"target= must be a callable that maps the model's output to one score per image, not "
+                     f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}: {hint}")
