@@ -56,6 +56,41 @@ def test_theta_must_be_a_number_not_a_bool(theta, tiny, images):
         union_cam(tiny, images, "act", theta=theta)
 
 
+@pytest.mark.parametrize("theta", ["10", b"10"])
+def test_theta_must_be_a_number_not_a_string(theta, tiny, images):
+    """Before: float("10") took the string, against the documented "θ that is not a number is refused"."""
+    with pytest.raises(TypeError, match="theta must be a number in .*: convert it with float"):
+        union_cam(tiny, images, "act", theta=theta)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_an_input_that_is_not_a_tensor_is_refused(name, tiny, images):
+    """Before: UnionCAM read the input's bytes for its cache key first: AttributeError 'numpy.ndarray'
+    object has no attribute 'detach'."""
+    with pytest.raises(TypeError, match=r"input must be a torch.Tensor of shape \(N, 3, H, W\), not ndarray"):
+        compute_cam(name, tiny, images.numpy(), "act", 1)
+
+
+@pytest.mark.parametrize("channels, fix", [(4, r": drop the alpha channel, x\[:, :3\]"),
+                                           (1, r": repeat the grey channel, x.expand\(-1, 3, -1, -1\)"),
+                                           (2, "$")])
+@pytest.mark.parametrize("name", list(METHODS))
+def test_an_input_with_other_channels_than_the_model_takes_is_one_clear_error(name, channels, fix, tiny):
+    """Before: torch's "Given groups=1, weight of size [6, 3, 3, 3], expected input[2, 4, 16, 16] to have 3
+    channels, but got 4 channels instead"."""
+    x = torch.rand(2, channels, 16, 16)
+    with pytest.raises(ValueError, match=rf"the model takes 3-channel images but the input has {channels} "
+                                         rf"channels \(shape \(2, {channels}, 16, 16\)\){fix}"):
+        compute_cam(name, tiny, x, "act", 1)
+
+
+def test_a_channel_mismatch_inside_the_model_is_not_blamed_on_the_input(images):
+    broken = TinyCNN().eval()
+    broken.act = torch.nn.Conv2d(4, 4, 1)     # takes 4 channels, gets the first conv's 6
+    with pytest.raises(RuntimeError, match="to have 4 channels, but got 6 channels instead"):
+        compute_cam("gradcam", broken, images, "act", 1)
+
+
 def test_a_compiled_model_is_refused_with_the_fix(tiny, images):
     compiled = torch.compile(tiny)   # nothing is compiled until it is called: the check comes first
     with pytest.raises(TypeError, match=r"torch.compile'd model .* pass the original module, model._orig_mod"):

@@ -18,6 +18,7 @@ Choices, documented because peers differ:
 """
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -149,7 +150,8 @@ def check_model_input(model: nn.Module, x: torch.Tensor) -> None:
 
 
 def _forward(model: nn.Module, x: torch.Tensor) -> object:
-    """``model(x)``; an input too small for the model's pooling/convolutions becomes one clear error."""
+    """``model(x)``; an input too small for the model's pooling/convolutions, or with other channels than
+    its first layer takes, becomes one clear error."""
     try:
         return model(x)
     except RuntimeError as err:
@@ -157,6 +159,13 @@ def _forward(model: nn.Module, x: torch.Tensor) -> object:
         if "too small" in text or "Kernel size can't be greater than actual input size" in text:
             raise ValueError(f"the model cannot run on a {tuple(x.shape[-2:])} image ({text.splitlines()[0]}): "
                              "give a larger image, e.g. the model's input size") from None
+        channels = re.search(r"to have (\d+) channels, but got (\d+) channels instead", text)
+        if channels and int(channels[2]) == x.shape[1]:   # the first layer refused the input's channels
+            want = int(channels[1])
+            fix = {(3, 4): ": drop the alpha channel, x[:, :3]", (3, 1): ": repeat the grey channel, "
+                   "x.expand(-1, 3, -1, -1)"}.get((want, x.shape[1]), "")
+            raise ValueError(f"the model takes {want}-channel images but the input has {x.shape[1]} channels "
+                             f"(shape {tuple(x.shape)}){fix}") from None
         raise
 
 

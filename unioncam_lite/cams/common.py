@@ -69,9 +69,11 @@ def check_input(x: torch.Tensor) -> torch.Tensor:
 
 
 def check_theta(theta: float) -> float:
-    """θ is a percentile: a finite number in [0, 100] (not a bool, which float() would take as 0 or 1)."""
-    if isinstance(theta, (bool, np.bool_)):
-        raise TypeError(f"theta must be a number in [0, 100], not {theta!r}")
+    """θ is a percentile: a finite number in [0, 100] (not a bool, which float() would take as 0 or 1,
+    nor a string, which it would parse)."""
+    if isinstance(theta, (bool, np.bool_, str, bytes)):   # float("10") would take a string
+        fix = ": convert it with float()" if isinstance(theta, (str, bytes)) else ""
+        raise TypeError(f"theta must be a number in [0, 100], not {theta!r}{fix}")
     try:
         theta = float(theta)
     except (TypeError, ValueError) as err:

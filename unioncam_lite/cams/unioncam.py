@@ -50,6 +50,7 @@ from .common import (
     Layer,
     Normalization,
     PixelSpace,
+    check_input,
     check_theta,
     class_idx_tensor,
     normalize_maps,
@@ -64,7 +65,7 @@ from .masked import black_scores, masked_scores
 from .options import CamOptions, RegionWeights, resolve_options
 from .reshape import ReshapeTransform
 from .score import region_cam
-from .targets import ClassLogit, ClassProbability, ClassSum, Target
+from .targets import ClassLogit, ClassProbability, ClassSum, Target, check_target
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -220,6 +221,8 @@ class UnionCAM:
 
     def theta_free(self, x: torch.Tensor, class_idx: ClassIdx = None, target: Target | None = None) -> _ThetaFree:
         """Capture, region map and β_reg for these images and classes (cached while the model is unchanged)."""
+        check_input(x)            # before the cache key reads x's bytes
+        check_target(target)
         fingerprint = model_fingerprint(self.model)
         if fingerprint != self._fingerprint:
             self._cache.clear()
@@ -249,6 +252,7 @@ class UnionCAM:
         weights, β; the logit for ``region_weights="softmax"``) of ``class_idx`` (default: each image's
         predicted class)."""
         theta = check_theta(theta)
+        check_input(x)
         with inference_model(self.model, self.fuse):   # one BN-folded copy for the whole call
             return self._call(x, class_idx, theta, target)
 
