@@ -252,7 +252,6 @@ class UnionCAM:
         weights, β; the logit for ``region_weights="softmax"``) of ``class_idx`` (default: each image's
         predicted class)."""
         theta = check_theta(theta)
-        check_input(x)
         with inference_model(self.model, self.fuse):   # one BN-folded copy for the whole call
             return self._call(x, class_idx, theta, target)
 
