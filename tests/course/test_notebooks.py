@@ -92,6 +92,22 @@ def test_each_notebook_has_the_course_scaffolding(name):
         assert "<details><summary>Answer</summary>" in c.source and c.source.rstrip().endswith("</details>")
 
 
+@pytest.mark.parametrize("name", EXPECTED)
+def test_headings_descend_one_level_at_a_time(name):
+    """One title (#), then no heading deeper than one level below the one before it: the site's
+    table of contents and screen readers follow heading levels, and Sphinx warns about a jump
+    ("Non-consecutive header level increase; H1 to H3", 00's two sections under its title before)."""
+    from markdown_it import MarkdownIt
+
+    parser, levels = MarkdownIt("commonmark"), []
+    for cell in read(name).cells:
+        if cell.cell_type == "markdown":
+            levels += [int(t.tag[1]) for t in parser.parse(cell.source) if t.type == "heading_open"]
+    assert levels[0] == 1 and levels.count(1) == 1, f"{name}: one title (#) first, got levels {levels}"
+    jumps = [(a, b) for a, b in zip(levels, levels[1:]) if b > a + 1]
+    assert not jumps, f"{name}: heading levels jump {jumps} (levels in order: {levels})"
+
+
 def test_the_paper_is_cited_with_its_doi():
     assert "doi:10.3389/fnbot.2024.1490198" in read("00_setup_and_model").cells[0].source
     text = "\n".join(c.source for n in EXPECTED for c in read(n).cells if c.cell_type == "markdown")
