@@ -96,8 +96,8 @@ def test_voc2007_end_to_end_with_box_metrics(tmp_path, capsys):
         assert r["class"] and 0 <= int(r["class_idx"]) < 1000
     assert by["000001", "gradcam"]["label"] == "dog+person"
     md = out.with_suffix(".md").read_text()
-    assert "voc2007 (test split)" in md and "resize stretch" in md and "over the 3 of them that have boxes" in md
-    assert "| Grad-CAM |" in md and "energy pointing game ↑" in md and "images with boxes" in md
+    assert "voc2007 (test split)" in md and "resize stretch" in md and "over the 3 of them with a ground truth (boxes or mask)" in md
+    assert "| Grad-CAM |" in md and "energy pointing game ↑" in md and "images with ground truth" in md
     assert out.with_suffix(".png").stat().st_size > 5000
     assert json.loads(out.with_suffix(".run.json").read_text())["data"] == "voc2007"
     assert not list(out.parent.glob(".*.tmp"))   # no temporary files left behind
@@ -138,7 +138,7 @@ def test_imagenet_subset_resumes_after_an_interruption(tmp_path, monkeypatch, ca
     cats = imagenet_categories()
     assert all(r["label"] == cats[labels[r["image"]]] for r in rows)
     md = out.with_suffix(".md").read_text()
-    assert "4 images per method" in md and "over the 4 of them that have boxes" in md
+    assert "4 images per method" in md and "over the 4 of them with a ground truth (boxes or mask)" in md
     # other settings with the same --out: refused before any work
     assert main(argv[:-2] + ["--theta", "20", "--out", str(out)]) == 2
     assert "other settings (theta: 10.0 then, 20.0 now)" in capsys.readouterr().err

@@ -17,20 +17,28 @@ are parsed by :mod:`.annotations`.
 * ``voc2007(root, split)``: ``VOCdevkit/VOC2007/{JPEGImages,Annotations,ImageSets/Main/<split>.txt}``,
   the layout torchvision's ``VOCDetection`` reads; every object's box (difficult ones
   included) goes into the ground truth, which is the union of the boxes.
-* ``image_folder(folder)``: every photograph in a folder, no labels, no boxes.
+* ``image_folder(folder, masks=None)``: every photograph in a folder, no labels; with ``masks``,
+  a folder of one object mask per image (same file name stem) as the localisation truth.
 
 The subset, the resize and the box masks (:mod:`.samples`) are re-exported here.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+
+from PIL import Image
 
 from .annotations import WNID, read_loc_solution, read_synset_mapping, read_voc_annotation
 from .images import IMAGE_SUFFIXES
-from .samples import RESIZE_MODES, Sample, boxes_mask, geometry, load_sample, random_subset
+from .masks import mask_size
+from .samples import RESIZE_MODES, Sample, boxes_mask, geometry, load_sample, mask_size_error, random_subset
 
-__all__ = ["RESIZE_MODES", "Sample", "boxes_mask", "geometry", "image_folder", "imagenet_val", "load_sample",
-           "random_subset", "voc2007", "voc_root"]
+#: The files a mask folder may hold: the image formats and TIFF, GIF (label images are often PNG or TIFF).
+MASK_SUFFIXES = (*IMAGE_SUFFIXES, ".tif", ".tiff", ".gif")
+
+__all__ = ["MASK_SUFFIXES", "RESIZE_MODES", "Sample", "attach_masks", "boxes_mask", "geometry", "image_folder",
+           "imagenet_val", "load_sample", "random_subset", "voc2007", "voc_root"]
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -128,12 +136,58 @@ def voc2007(root: str | Path, split: str = "test") -> list[Sample]:
 
 # --------------------------------------------------------------------------- a folder of photographs
 
-def image_folder(folder: str | Path) -> list[Sample]:
-    """Every photograph in ``folder`` (sorted by file name), named by file name."""
+def image_folder(folder: str | Path, masks: str | Path | None = None) -> list[Sample]:
+    """Every photograph in ``folder`` (sorted by file name), named by file name; with ``masks``, a
+    folder that holds one mask file per image with the image's file name stem (``cat.jpg`` →
+    ``cat.png``; non-zero pixels are the object, :mod:`.masks`), each checked up front: it exists,
+    there is one, and it has its image's width and height."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {str(folder)!r} not found: give a folder of photographs")
     paths = _images_in(folder)
     if not paths:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {str(folder)!r}")
-    return [Sample(p.name, p) for p in paths]
+    samples = [Sample(p.name, p) for p in paths]
+    return samples if masks is None else attach_masks(samples, masks)
+
+
+def attach_masks(samples: list[Sample], masks: str | Path) -> list[Sample]:
+    """``samples`` with their mask files from the folder ``masks`` (see :func:`image_folder`)."""
+    masks = Path(masks)
+    if not masks.is_dir():
+        raise FileNotFoundError(f"mask folder {str(masks)!r} not found: give the folder that holds one mask per image")
+    if any(masks.resolve() == s.path.parent.resolve() for s in samples[:1]):
+        raise ValueError(f"the masks are in the image folder {str(masks)!r}: put them in a folder of their own, "
+                         "one file per image with the image's name (cat.jpg -> masks/cat.png)")
+    by_stem: dict[str, list[Path]] = {}
+    for p in sorted(masks.iterdir()):
+        if p.is_file() and p.suffix.lower() in MASK_SUFFIXES:
+            by_stem.setdefault(p.stem, []).append(p)
+    missing = [s.path.name for s in samples if s.path.stem not in by_stem]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise FileNotFoundError(f"no mask in {str(masks)!r} for {len(missing)} of {len(samples)} images ({shown}): "
+                                f"add one per image with its name ({Path(missing[0]).stem}.png), or move those "
+                                "images out of the folder")
+    out = []
+    for s in samples:
+        found = by_stem[s.path.stem]
+        if len(found) > 1:
+            raise ValueError(f"{len(found)} masks for {s.path.name} in {str(masks)!r} "
+                             f"({', '.join(p.name for p in found)}): keep one")
+        sample = dataclasses.replace(s, mask=found[0])
+        width, height = mask_size(found[0])
+        image_size = _image_size(s.path)
+        if image_size is not None and image_size != (width, height):
+            raise ValueError(mask_size_error(sample, (width, height), image_size))
+        out.append(sample)
+    return out
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """The stored width and height from the header; None when unreadable (reported when loaded)."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Exception:
+        return None

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .images import fit_geometry, read_image
+from .masks import mask_on_grid, read_mask
 
 #: How an image becomes the model's H×W input (``load_sample``'s ``resize``).
 RESIZE_MODES = {
@@ -32,15 +33,17 @@ Geometry = tuple[int, int, int, int]
 @dataclass(frozen=True)
 class Sample:
     """One evaluation image: ``name`` (unique in the data set, the CSV's ``image`` column),
-    its file, the ground-truth label (class index and/or name, if the data set gives one) and
+    its file, the ground-truth label (class index and/or name, if the data set gives one),
     the object boxes ``(x0, y0, x1, y1)`` in the stored image's pixels, continuous coordinates
-    (x0 = xmin − 1, x1 = xmax for 1-based inclusive annotations)."""
+    (x0 = xmin − 1, x1 = xmax for 1-based inclusive annotations), and/or a mask file on the
+    stored image's pixels (:mod:`.masks`: non-zero is object); the ground truth is their union."""
 
     name: str
     path: Path
     label: str = ""
     label_idx: int | None = None
     boxes: tuple[tuple[float, float, float, float], ...] = field(default=(), repr=False)
+    mask: Path | None = None
 
 
 def random_subset(samples: list[Sample], n: int | None, seed: int) -> list[Sample]:
@@ -94,14 +97,31 @@ def boxes_mask(boxes: Sequence[tuple[float, float, float, float]], width: int, h
 
 def load_sample(sample: Sample, size: tuple[int, int], resize: str = "stretch", *, resize_size: int | None = None,
                 interpolation: str = "bilinear", exif: bool = False) -> tuple[np.ndarray, torch.Tensor | None]:
-    """``(image, mask)``: the H×W×3 uint8 input the model sees and the box mask on the same grid
-    (None where the sample has no boxes)."""
+    """``(image, mask)``: the H×W×3 uint8 input the model sees and the ground-truth mask (boxes
+    and/or mask file) on the same grid (None where the sample has neither, or none is left in
+    the crop). ``exif`` turns the image upright, except for a sample with a mask file, which is
+    on the stored pixels."""
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as TF
 
-    img = read_image(sample.path, exif=exif, advice="replace it or remove it from the data set")
+    img = read_image(sample.path, exif=exif and sample.mask is None, advice="replace it or remove it from the data set")
     geo = geometry(img.width, img.height, size, resize, resize_size)
     new_w, new_h, left, top = geo
     resized = TF.resize(img, [new_h, new_w], interpolation=InterpolationMode(interpolation), antialias=True)
     image = np.asarray(resized.crop((left, top, left + size[1], top + size[0])), dtype=np.uint8)
-    return image, boxes_mask(sample.boxes, img.width, img.height, size, geo)
+    truth = boxes_mask(sample.boxes, img.width, img.height, size, geo)
+    if sample.mask is not None:
+        stored = read_mask(sample.mask)
+        if stored.shape != (img.height, img.width):
+            raise ValueError(mask_size_error(sample, (stored.shape[1], stored.shape[0]), img.size))
+        from_file = mask_on_grid(stored, size, geo)
+        if from_file is not None:
+            truth = from_file if truth is None else truth | from_file
+    return image, truth
+
+
+def mask_size_error(sample: Sample, mask: tuple[int, int], image: tuple[int, int]) -> str:
+    """The error of a mask file whose size is not its image's (both ``(width, height)``)."""
+    return (f"mask {str(sample.mask)!r} is {mask[0]}×{mask[1]} pixels but its image {str(sample.path)!r} is "
+            f"{image[0]}×{image[1]}: a mask must cover the image's own pixels (resize it with nearest "
+            "neighbour to the image's size)")

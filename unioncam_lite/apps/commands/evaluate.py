@@ -31,6 +31,10 @@ def register(sub: Any) -> None:
     p.add_argument("--root", default=None, help="the folder that holds the --dataset")
     p.add_argument("--split", default="test", help="VOC 2007 split, ImageSets/Main/<split>.txt (default test)")
     p.add_argument("--images", default=None, help="a folder of photographs (default: the bundled ones), or 'shapes'")
+    p.add_argument("--masks", default=None,
+                   help="with --images DIR: a folder of one object mask per photograph, same name stem "
+                        "(cat.jpg -> MASKS/cat.png), non-zero pixels = object, on the photograph's own pixels: "
+                        "the ground truth of the energy pointing game and IoU@0.5")
     p.add_argument("--num-images", dest="n", type=positive_int, default=None,
                    help="random subset of a --dataset (drawn with --seed, the paper: 2000), the first N photos "
                         "of a folder, or N generated shapes images (default: all; 500 shapes)")
@@ -64,5 +68,5 @@ def evaluate(args: argparse.Namespace) -> int:
     out = check_out(args.out, what="--out")
     return run(EvaluateConfig(out=out, model=args.model, layer=args.layer, methods=tuple(methods),
                               dataset=args.dataset, root=args.root, split=args.split, images=args.images, n=args.n,
-                              seed=args.seed, resize=args.resize, steps=args.steps, theta=args.theta,
+                              seed=args.seed, resize=args.resize, masks=args.masks, steps=args.steps, theta=args.theta,
                               device=args.device, normalize=args.normalize, region_weights=args.region_weights))

@@ -1,5 +1,5 @@
 """What the evaluation runs on: :class:`Item` s, each an image loaded when its turn comes (with
-its ground-truth mask where the data set has boxes), as the model's input: normalised with the
+its ground-truth mask where the data set has boxes or mask files), as the model's input: normalised with the
 model's mean/std, or (:func:`input_spec` with ``"none"``) the pixels in [0, 1], the paper's input."""
 from __future__ import annotations
 
@@ -37,16 +37,18 @@ class Item:
     label: str = ""
 
 
-def photo_items(folder: str | Path, spec: ModelSpec, resize: str = "fit") -> list[Item]:
-    """The photographs of a folder (no ground truth), named by file name."""
-    return sample_items(image_folder(folder), spec, resize, exif=True)
+def photo_items(folder: str | Path, spec: ModelSpec, resize: str = "fit",
+                masks: str | Path | None = None) -> list[Item]:
+    """The photographs of a folder, named by file name; with ``masks``, a folder of one object mask
+    per photograph (:func:`~unioncam_lite.data.datasets.image_folder`), their ground truth."""
+    return sample_items(image_folder(folder, masks), spec, resize, exif=True)
 
 
 def sample_items(samples: Sequence[Sample], spec: ModelSpec, resize: str, exif: bool = False) -> list[Item]:
     """Lazy items for :class:`~unioncam_lite.data.datasets.Sample` s: each image is read when its turn comes."""
     def loader(sample: Sample) -> Callable[[], Loaded]:
         def load() -> Loaded:
-            if resize == "fit" and not sample.boxes:  # the library's own loader, as `explain` uses
+            if resize == "fit" and not sample.boxes and sample.mask is None:   # as `explain` loads it
                 return load_image(sample.path, spec)[1], None
             image, mask = load_sample(sample, spec.input_size, resize, resize_size=spec.resize_size,
                                       interpolation=spec.interpolation, exif=exif)

@@ -3,7 +3,7 @@
 Resuming: a rerun with the same ``out`` and settings skips every (image, method) pair already in
 the CSV, so an interrupted run (Ctrl-C: exit status 130) loses at most the images in progress
 (one per process at 224×224; one batch of 32 for the 64×64 shapes). A cut-off last line is
-dropped. Different settings (model, layer, θ, steps, data, resize, seed, input normalisation,
+dropped. Different settings (model, layer, θ, steps, data, masks, resize, seed, input normalisation,
 region weights) with the same ``out`` are an error; more methods or a larger ``n`` (the same
 seed draws a superset) extend the file.
 
@@ -44,6 +44,8 @@ class EvaluateConfig:
     or ``"none"`` (pixels in [0, 1], the paper's §4.1 input). ``region_weights``: the region map's
     channel weights for ``scorecam`` and ``unioncam`` (:class:`~unioncam_lite.cams.options.CamOptions`;
     ``None``: each method's own, the paper's f_c(M_k ⊙ I0) for UnionCAM, Score-CAM's softmax for Score-CAM).
+    ``masks``: with ``images``, a folder of one object mask per photograph (same file name stem,
+    non-zero pixels are the object), the localisation truth of the energy pointing game and IoU.
     """
 
     out: Path = Path("outputs/results.csv")
@@ -62,6 +64,7 @@ class EvaluateConfig:
     device: str | None = None
     normalize: str = "model"
     region_weights: RegionWeights | None = None
+    masks: str | None = None
 
 
 @dataclass
@@ -98,7 +101,7 @@ def _prepare(config: EvaluateConfig, rank: int) -> _Prepared:
     """What can be checked without the model: the outputs, the data index, earlier results."""
     out = check_out(config.out)
     source = select_source(dataset=config.dataset, root=config.root, split=config.split, images=config.images,
-                           n=config.n, seed=config.seed, resize=config.resize)
+                           n=config.n, seed=config.seed, resize=config.resize, masks=config.masks)
     settings = {"model": config.model.lower().replace("-", "_"), "layer": config.layer, "theta": config.theta,
                 "steps": config.steps, **source.settings,
                 # None for the defaults, so that a run recorded before these settings existed still resumes

@@ -45,11 +45,15 @@ def check_methods(names: Iterable[str]) -> list[str]:
 
 def select_source(*, dataset: str | None = None, root: str | Path | None = None, split: str = "test",
                   images: str | Path | None = None, n: int | None = None, seed: int = 1000,
-                  resize: str | None = None) -> Source:
+                  resize: str | None = None, masks: str | Path | None = None) -> Source:
     """The images named by ``dataset`` (with ``root``), or ``images`` (a folder, default
     the bundled photographs, or ``"shapes"``): ``n`` of them (a random subset drawn with ``seed`` of a data
     set, the first n photographs, n shapes images: default all; 500 shapes), resized by ``resize``
-    (default: stretch for a data set, fit for photographs)."""
+    (default: stretch for a data set, fit for photographs). ``masks``: a folder of one object mask
+    per photograph (:func:`~unioncam_lite.data.datasets.image_folder`), the localisation truth."""
+    if masks is not None and (dataset or str(images or "") == "shapes" or images is None):
+        raise ValueError("masks=DIR goes with images=DIR, a folder of your own photographs (a data set brings "
+                         "its boxes, the shapes their exact masks)")
     if dataset:
         if images is not None:
             raise ValueError("give either dataset=NAME (with root=DIR) or images=DIR, not both")
@@ -60,7 +64,7 @@ def select_source(*, dataset: str | None = None, root: str | Path | None = None,
         raise ValueError("root= goes with dataset=; for a folder of photographs use images=DIR")
     if str(images or "") == "shapes":
         return _shapes(n or 500, seed)
-    return _folder(images or IMAGE_DIR, n, resize or "fit")
+    return _folder(images or IMAGE_DIR, n, resize or "fit", masks)
 
 
 def _dataset(dataset: str, root: str | Path, split: str, n: int | None, seed: int, resize: str) -> Source:
@@ -93,13 +97,17 @@ def _shapes(n: int, seed: int) -> Source:
     return Source(f"{n} generated shapes images (seed {seed})", {"data": "shapes", "seed": seed}, items)
 
 
-def _folder(images: str | Path, n: int | None, resize: str) -> Source:
+def _folder(images: str | Path, n: int | None, resize: str, masks: str | Path | None) -> Source:
     if not Path(images).is_dir():
         raise FileNotFoundError(f"image folder {str(images)!r} not found: give a folder of photographs or 'shapes'")
     samples = datasets.image_folder(images)
     if n is not None and n > len(samples):
         raise ValueError(f"n={n}, but {images} has only {len(samples)} images")
     samples = samples[:n] if n else samples
-    settings = {"data": "folder", "root": str(Path(images).resolve()), "resize": resize}
-    return Source(f"{len(samples)} photographs in {images}, resize {resize}", settings,
+    if masks is not None:               # only the images evaluated need a mask
+        samples = datasets.attach_masks(samples, masks)
+    settings = {"data": "folder", "root": str(Path(images).resolve()), "resize": resize,
+                "masks": None if masks is None else str(Path(masks).resolve())}
+    with_masks = f" with the masks in {masks}" if masks is not None else ""
+    return Source(f"{len(samples)} photographs in {images}{with_masks}, resize {resize}", settings,
                   lambda spec: sample_items(samples, spec, resize, exif=True))

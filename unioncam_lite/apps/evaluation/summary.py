@@ -22,7 +22,8 @@ ROAD_NOTE = ("ROAD (Rong et al., ICML 2022): the class probability with 10, 20, 
 def summarise(rows: Sequence[dict[str, Any]]) -> tuple[Any, Any]:
     """``(rows as a DataFrame, table)``: the mean per method of Average Drop %, Average Increase %,
     insertion, deletion, ROAD MoRF, LeRF and LeRF − MoRF (over the rows that have them: a CSV
-    begun before ROAD has them empty), the box metrics (over the images that have boxes), with the
+    begun before ROAD has them empty), the localisation metrics (over the images with a ground truth:
+    boxes, a mask file or the shapes' exact masks), with the
     number of images behind each; methods in registry order, labelled by their display names."""
     import pandas as pd
 
@@ -48,7 +49,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> tuple[Any, Any]:
     if roads and (df[roads[0]].isna().any()):
         table["images with ROAD"] = groups[roads[0]].count().reindex(order).values
     if boxes:
-        table["images with boxes"] = groups[boxes[0]].count().reindex(order).values
+        table["images with ground truth"] = groups[boxes[0]].count().reindex(order).values
     table.index = [METHODS[m].label for m in table.index]
     return df, table
 
@@ -77,9 +78,10 @@ def write_summary(rows: Sequence[dict[str, Any]], out: Path, title: str) -> str:
     text = markdown_table(table)
     n = int(table["images"].max())
     counts = f"{n} images per method"
-    if "images with boxes" in table:
-        boxed = int(table["images with boxes"].max())
-        counts += f"; the box metrics (energy pointing game, IoU@0.5) over the {boxed} of them that have boxes"
+    if "images with ground truth" in table:
+        truth = int(table["images with ground truth"].max())
+        counts += (f"; the localisation metrics (energy pointing game, IoU@0.5) over the {truth} of them "
+                   "with a ground truth (boxes or mask)")
     if "images with ROAD" in table:
         with_road = set(table["images with ROAD"].astype(int))
         counts += (f"; ROAD over the {with_road.pop()} of them computed with it" if len(with_road) == 1 else

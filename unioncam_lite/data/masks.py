@@ -1,0 +1,64 @@
+"""Ground-truth object masks from image files: a researcher's own segmentation masks as the
+localisation ground truth of an evaluation (``evaluate --images DIR --masks MASKS``).
+
+The convention (this package's choice, the common one of binary and label masks): **a pixel is
+object when its value is not 0** — any label of a label image (greyscale, 16-bit, or palette
+indices, as VOC's ``SegmentationClass`` PNGs store them), any colour but black in an RGB mask.
+Other encodings (a trimap whose background is 2, a mask where object is black) must be converted
+first. A mask is on the stored pixels of its image (the same width and height, no EXIF turn), and
+is carried through the image's resize by nearest neighbour: a pixel of the model's input is object
+when the mask pixel under its centre is — the rule the boxes follow (:func:`.samples.boxes_mask`).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+#: ``(new_w, new_h, left, top)``, as in :mod:`.samples`
+Geometry = tuple[int, int, int, int]
+
+
+def _open_error(path: str | os.PathLike, err: Exception) -> ValueError:
+    if isinstance(err, Image.DecompressionBombError):
+        return ValueError(f"mask file {str(path)!r} is too large to open safely ({err})")
+    return ValueError(f"mask file {str(path)!r} is unreadable ({type(err).__name__}: {err}): "
+                      "give a PNG whose non-zero pixels are the object")
+
+
+def mask_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(width, height)`` of a mask file, from its header (no pixel decoded)."""
+    try:
+        with Image.open(path) as img:
+            return img.size
+    except Exception as err:  # every Pillow error, the decompression-bomb guard included
+        raise _open_error(path, err) from err
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """An (H, W) bool array: True where the mask file's value is not 0 (palette images by their
+    index, RGB(A) by their colour, alpha ignored; see the module's docstring)."""
+    try:
+        with Image.open(path) as opened:
+            opened.load()
+            img: Image.Image = opened.getchannel(0) if opened.mode in ("LA", "La", "PA") else opened
+            values = np.asarray(img)
+    except Exception as err:
+        raise _open_error(path, err) from err
+    if values.ndim == 3:
+        return np.asarray(values[..., :3].any(-1))
+    return np.asarray(values != 0)
+
+
+def mask_on_grid(mask: np.ndarray, size: tuple[int, int], geo: Geometry) -> torch.Tensor | None:
+    """The (H, W) bool mask on the model's input grid (``size``) of an image resized and cropped by
+    ``geo`` (:func:`.samples.geometry`): each input pixel takes the mask pixel under its centre.
+    None when no object pixel is left (an empty mask, or one the crop cut away)."""
+    height, width = mask.shape
+    new_w, new_h, left, top = geo
+    cols = np.minimum(((np.arange(size[1]) + 0.5 + left) * width / new_w).astype(np.int64), width - 1)
+    rows = np.minimum(((np.arange(size[0]) + 0.5 + top) * height / new_h).astype(np.int64), height - 1)
+    out = torch.from_numpy(np.ascontiguousarray(mask[np.ix_(rows, cols)]))
+    return out if out.any() else None
