@@ -3,7 +3,8 @@ localisation ground truth of an evaluation (``evaluate --images DIR --masks MASK
 
 The convention (this package's choice, the common one of binary and label masks): **a pixel is
 object when its value is not 0** — any label of a label image (greyscale, 16-bit, or palette
-indices, as VOC's ``SegmentationClass`` PNGs store them), any colour but black in an RGB mask.
+indices, as VOC's ``SegmentationClass`` PNGs store them, their 255 "void" outline included), any
+colour but black in an RGB mask.
 Other encodings (a trimap whose background is 2, a mask where object is black) must be converted
 first. A mask is on the stored pixels of its image (the same width and height, no EXIF turn), and
 is carried through the image's resize by nearest neighbour: a pixel of the model's input is object
