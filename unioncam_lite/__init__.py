@@ -13,9 +13,10 @@ from .cams import *  # noqa: F401,F403
 from .cams import __all__ as _cams_all
 from .course.cache import cached
 from .data.images import load_image, load_samples, sample_images
+from .data.masks import load_mask
 from .device import default_device
 from .models import ModelSpec, load_model, resolve_layer
 
 __version__ = "0.1.0"
-__all__ = [*_cams_all, "cached", "default_device", "load_image", "load_samples", "sample_images", "ModelSpec",
-           "load_model", "resolve_layer"]
+__all__ = [*_cams_all, "cached", "default_device", "load_image", "load_mask", "load_samples", "sample_images",
+           "ModelSpec", "load_model", "resolve_layer"]

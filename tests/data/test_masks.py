@@ -112,3 +112,41 @@ def test_masks_are_checked_before_any_work(tmp_path):
         image_folder(images, tmp_path / "nope")
     with pytest.raises(ValueError, match="the masks are in the image folder"):
         image_folder(images, images)
+
+
+def test_load_mask_lands_where_load_image_puts_the_photograph(tmp_path):
+    """The library form: the same grid as load_image's (and evaluate's `fit`), exactly."""
+    from unioncam_lite import load_image, load_mask
+    from unioncam_lite.models import ModelSpec
+
+    images, masks = draw(tmp_path, "a")
+    spec = ModelSpec("t", "x", (224, 224), (0.0,) * 3, (1.0,) * 3, categories=["a"])
+    mask = load_mask(masks / "a.png", spec, image=images / "a.png")
+    sample, = image_folder(images, masks)
+    assert torch.equal(mask, load_sample(sample, (224, 224), "fit")[1])
+    display, _ = load_image(images / "a.png", spec)
+    red = torch.from_numpy((display[..., 0] > 155) & (display[..., 1] < 100))
+    assert (red != mask).float().mean().item() < mask.float().mean().item() * 0.1
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(masks / "small.png")
+    with pytest.raises(ValueError, match=r"small.png' is 10×10 pixels but its image .*a.png' is 300×180"):
+        load_mask(masks / "small.png", spec, image=images / "a.png")
+    assert not load_mask(masks / "small.png", spec).any()       # no object: all False, not None
+
+
+def test_load_mask_turns_with_the_photographs_exif_orientation(tmp_path):
+    from unioncam_lite import load_image, load_mask
+    from unioncam_lite.models import ModelSpec
+
+    stored = np.zeros((16, 32, 3), dtype=np.uint8)
+    stored[:, :16] = 255                                     # left half white, as stored
+    img = Image.fromarray(stored)
+    exif = img.getexif()
+    exif[0x0112] = 6                                         # "rotate 90° clockwise to display"
+    img.save(tmp_path / "photo.jpg", exif=exif, quality=95)
+    Image.fromarray((stored[..., 0] > 0).astype(np.uint8)).save(tmp_path / "mask.png")
+    spec = ModelSpec("t", "x", (32, 16), (0.0,) * 3, (1.0,) * 3, categories=["a"])
+    display, _ = load_image(tmp_path / "photo.jpg", spec)    # upright: the white half is now on top
+    white = torch.from_numpy(display[..., 0] > 127)
+    assert white[:16].all() and not white[16:].any()
+    assert torch.equal(load_mask(tmp_path / "mask.png", spec, image=tmp_path / "photo.jpg"), white)
+    assert not torch.equal(load_mask(tmp_path / "mask.png", spec), white)   # without image=: taken as upright

@@ -31,8 +31,8 @@ from PIL import Image
 
 from .annotations import WNID, read_loc_solution, read_synset_mapping, read_voc_annotation
 from .images import IMAGE_SUFFIXES
-from .masks import mask_size
-from .samples import RESIZE_MODES, Sample, boxes_mask, geometry, load_sample, mask_size_error, random_subset
+from .masks import mask_size, size_error
+from .samples import RESIZE_MODES, Sample, boxes_mask, geometry, load_sample, random_subset
 
 #: The files a mask folder may hold: the image formats and TIFF, GIF (label images are often PNG or TIFF).
 MASK_SUFFIXES = (*IMAGE_SUFFIXES, ".tif", ".tiff", ".gif")
@@ -175,12 +175,10 @@ def attach_masks(samples: list[Sample], masks: str | Path) -> list[Sample]:
         if len(found) > 1:
             raise ValueError(f"{len(found)} masks for {s.path.name} in {str(masks)!r} "
                              f"({', '.join(p.name for p in found)}): keep one")
-        sample = dataclasses.replace(s, mask=found[0])
-        width, height = mask_size(found[0])
-        image_size = _image_size(s.path)
-        if image_size is not None and image_size != (width, height):
-            raise ValueError(mask_size_error(sample, (width, height), image_size))
-        out.append(sample)
+        size, image_size = mask_size(found[0]), _image_size(s.path)
+        if image_size is not None and image_size != size:
+            raise ValueError(size_error(found[0], size, s.path, image_size))
+        out.append(dataclasses.replace(s, mask=found[0]))
     return out
 
 

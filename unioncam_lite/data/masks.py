@@ -13,10 +13,16 @@ when the mask pixel under its centre is — the rule the boxes follow (:func:`.s
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .images import fit_geometry
+
+if TYPE_CHECKING:
+    from ..models.spec import ModelSpec
 
 #: ``(new_w, new_h, left, top)``, as in :mod:`.samples`
 Geometry = tuple[int, int, int, int]
@@ -27,6 +33,14 @@ def _open_error(path: str | os.PathLike, err: Exception) -> ValueError:
         return ValueError(f"mask file {str(path)!r} is too large to open safely ({err})")
     return ValueError(f"mask file {str(path)!r} is unreadable ({type(err).__name__}: {err}): "
                       "give a PNG whose non-zero pixels are the object")
+
+
+def size_error(mask: str | os.PathLike, mask_size: tuple[int, int], image: str | os.PathLike,
+               image_size: tuple[int, int]) -> str:
+    """The error of a mask file whose ``(width, height)`` is not its image's."""
+    return (f"mask {str(mask)!r} is {mask_size[0]}×{mask_size[1]} pixels but its image {str(image)!r} is "
+            f"{image_size[0]}×{image_size[1]}: a mask must cover the image's own pixels (resize it with nearest "
+            "neighbour to the image's size)")
 
 
 def mask_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -63,3 +77,33 @@ def mask_on_grid(mask: np.ndarray, size: tuple[int, int], geo: Geometry) -> torc
     rows = np.minimum(((np.arange(size[0]) + 0.5 + top) * height / new_h).astype(np.int64), height - 1)
     out = torch.from_numpy(np.ascontiguousarray(mask[np.ix_(rows, cols)]))
     return out if out.any() else None
+
+
+#: Pillow's transpose for each EXIF orientation (as ``ImageOps.exif_transpose`` applies it)
+_EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270,
+                   7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+
+
+def load_mask(path: str | os.PathLike, spec: ModelSpec, image: str | os.PathLike | None = None) -> torch.Tensor:
+    """The (H, W) bool mask of a mask file on the grid of :func:`~unioncam_lite.data.images.load_image`'s
+    output for its photograph: the shorter side to the model's input size, the central crop, each
+    pixel taking the mask pixel under its centre. With ``image`` (the photograph's file) the sizes
+    are checked and the photograph's EXIF orientation, which ``load_image`` applies, is applied to
+    the mask too (a mask is on the stored pixels); without it the mask is taken as upright. All
+    False when the crop cuts the object away."""
+    mask = read_mask(path)
+    if image is not None:
+        try:
+            with Image.open(image) as photo:
+                size, orientation = photo.size, photo.getexif().get(0x0112, 1)
+        except Exception as err:
+            raise ValueError(f"image file {str(image)!r} is unreadable ({type(err).__name__}: {err})") from err
+        if size != (mask.shape[1], mask.shape[0]):
+            raise ValueError(size_error(path, (mask.shape[1], mask.shape[0]), image, size))
+        if orientation in _EXIF_TRANSPOSE:
+            turned = Image.fromarray(mask.astype(np.uint8)).transpose(_EXIF_TRANSPOSE[orientation])
+            mask = np.asarray(turned) != 0
+    size = spec.input_size
+    out = mask_on_grid(mask, size, fit_geometry(mask.shape[1], mask.shape[0], size))
+    return torch.zeros(size, dtype=torch.bool) if out is None else out

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .images import fit_geometry, read_image
-from .masks import mask_on_grid, read_mask
+from .masks import mask_on_grid, read_mask, size_error
 
 #: How an image becomes the model's H×W input (``load_sample``'s ``resize``).
 RESIZE_MODES = {
@@ -113,15 +113,8 @@ def load_sample(sample: Sample, size: tuple[int, int], resize: str = "stretch", 
     if sample.mask is not None:
         stored = read_mask(sample.mask)
         if stored.shape != (img.height, img.width):
-            raise ValueError(mask_size_error(sample, (stored.shape[1], stored.shape[0]), img.size))
+            raise ValueError(size_error(sample.mask, (stored.shape[1], stored.shape[0]), sample.path, img.size))
         from_file = mask_on_grid(stored, size, geo)
         if from_file is not None:
             truth = from_file if truth is None else truth | from_file
     return image, truth
-
-
-def mask_size_error(sample: Sample, mask: tuple[int, int], image: tuple[int, int]) -> str:
-    """The error of a mask file whose size is not its image's (both ``(width, height)``)."""
-    return (f"mask {str(sample.mask)!r} is {mask[0]}×{mask[1]} pixels but its image {str(sample.path)!r} is "
-            f"{image[0]}×{image[1]}: a mask must cover the image's own pixels (resize it with nearest "
-            "neighbour to the image's size)")
