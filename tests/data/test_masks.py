@@ -70,17 +70,20 @@ def test_loaded_image_and_mask_stay_aligned(tmp_path, resize):
     assert (red != truth).float().mean().item() < truth.float().mean().item() * 0.1   # one blurred ring at most
 
 
-def test_a_mask_is_on_the_stored_pixels_so_exif_is_not_applied(tmp_path):
-    images, masks = draw(tmp_path, "a", size=(32, 16), box=(0, 0, 16, 16))   # left half: object
+def test_a_photograph_turned_by_its_exif_orientation_turns_its_mask_too(tmp_path):
+    images, masks = draw(tmp_path, "a", size=(32, 16), box=(0, 0, 16, 16))   # left half: object (red)
     img = Image.open(images / "a.png")
     exif = img.getexif()
-    exif[0x0112] = 6                                                         # "rotate 90° to display"
+    exif[0x0112] = 6                                                         # "rotate 90° clockwise to display"
     img.save(images / "a.png", exif=exif)
-    with_mask, = image_folder(images, masks)
-    image, truth = load_sample(with_mask, (16, 32), "stretch", exif=True)
-    assert image.shape == (16, 32, 3) and truth[:, :16].all() and not truth[:, 16:].any()
-    plain, _ = load_sample(Sample("a", images / "a.png"), (16, 32), "stretch", exif=True)
-    assert not np.array_equal(plain, image)     # without a mask the photograph is turned upright
+    with_mask, = image_folder(images, masks)                                 # stored 32×16: the sizes match
+    image, truth = load_sample(with_mask, (32, 16), "stretch", exif=True)
+    plain, _ = load_sample(Sample("a", images / "a.png"), (32, 16), "stretch", exif=True)
+    assert np.array_equal(plain, image)           # upright, as every photograph of a folder is read
+    red = torch.from_numpy(image[..., 0] > 155)
+    assert red[:16].all() and not red[16:].any() and torch.equal(truth, red)   # the object is now on top
+    stored, stored_truth = load_sample(with_mask, (16, 32), "stretch", exif=False)
+    assert stored_truth[:, :16].all() and not stored_truth[:, 16:].any()      # exif=False: both as stored
 
 
 def test_masks_are_checked_before_any_work(tmp_path):

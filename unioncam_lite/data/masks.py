@@ -6,8 +6,9 @@ object when its value is not 0** — any label of a label image (greyscale, 16-b
 indices, as VOC's ``SegmentationClass`` PNGs store them, their 255 "void" outline included), any
 colour but black in an RGB mask.
 Other encodings (a trimap whose background is 2, a mask where object is black) must be converted
-first. A mask is on the stored pixels of its image (the same width and height, no EXIF turn), and
-is carried through the image's resize by nearest neighbour: a pixel of the model's input is object
+first. A mask is on the stored pixels of its image (the same width and height); when the image is
+turned upright by its EXIF orientation, the mask is turned with it (:func:`turn`); it is then
+carried through the image's resize by nearest neighbour: a pixel of the model's input is object
 when the mask pixel under its centre is — the rule the boxes follow (:func:`.samples.boxes_mask`).
 """
 from __future__ import annotations
@@ -85,6 +86,27 @@ _EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE
                    7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 
 
+def exif_orientation(image: str | os.PathLike) -> int:
+    """The EXIF orientation of an image file (1, upright, when it has none), from its header."""
+    try:
+        with Image.open(image) as photo:
+            return int(photo.getexif().get(0x0112, 1))
+    except Exception as err:
+        raise ValueError(f"image file {str(image)!r} is unreadable ({type(err).__name__}: {err})") from err
+
+
+def turn(mask: np.ndarray, orientation: int) -> np.ndarray:
+    """``mask`` turned as ``ImageOps.exif_transpose`` turns an image with that EXIF orientation."""
+    if orientation not in _EXIF_TRANSPOSE:
+        return mask
+    return np.asarray(Image.fromarray(mask.astype(np.uint8)).transpose(_EXIF_TRANSPOSE[orientation])) != 0
+
+
+def stored_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """The stored ``(width, height)`` of an image shown at ``size`` after its EXIF turn."""
+    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+
+
 def load_mask(path: str | os.PathLike, spec: ModelSpec, image: str | os.PathLike | None = None) -> torch.Tensor:
     """The (H, W) bool mask of a mask file on the grid of :func:`~unioncam_lite.data.images.load_image`'s
     output for its photograph: the shorter side to the model's input size, the central crop, each
@@ -94,16 +116,10 @@ def load_mask(path: str | os.PathLike, spec: ModelSpec, image: str | os.PathLike
     False when the crop cuts the object away."""
     mask = read_mask(path)
     if image is not None:
-        try:
-            with Image.open(image) as photo:
-                size, orientation = photo.size, photo.getexif().get(0x0112, 1)
-        except Exception as err:
-            raise ValueError(f"image file {str(image)!r} is unreadable ({type(err).__name__}: {err})") from err
+        size = mask_size(image)
         if size != (mask.shape[1], mask.shape[0]):
             raise ValueError(size_error(path, (mask.shape[1], mask.shape[0]), image, size))
-        if orientation in _EXIF_TRANSPOSE:
-            turned = Image.fromarray(mask.astype(np.uint8)).transpose(_EXIF_TRANSPOSE[orientation])
-            mask = np.asarray(turned) != 0
+        mask = turn(mask, exif_orientation(image))
     size = spec.input_size
     out = mask_on_grid(mask, size, fit_geometry(mask.shape[1], mask.shape[0], size))
     return torch.zeros(size, dtype=torch.bool) if out is None else out

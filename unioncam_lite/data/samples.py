@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .images import fit_geometry, read_image
-from .masks import mask_on_grid, read_mask, size_error
+from .masks import exif_orientation, mask_on_grid, read_mask, size_error, stored_size, turn
 
 #: How an image becomes the model's H×W input (``load_sample``'s ``resize``).
 RESIZE_MODES = {
@@ -99,12 +99,12 @@ def load_sample(sample: Sample, size: tuple[int, int], resize: str = "stretch", 
                 interpolation: str = "bilinear", exif: bool = False) -> tuple[np.ndarray, torch.Tensor | None]:
     """``(image, mask)``: the H×W×3 uint8 input the model sees and the ground-truth mask (boxes
     and/or mask file) on the same grid (None where the sample has neither, or none is left in
-    the crop). ``exif`` turns the image upright, except for a sample with a mask file, which is
-    on the stored pixels."""
+    the crop). ``exif`` turns the image upright by its EXIF orientation, and its mask file (on the
+    stored pixels) with it; boxes keep the stored pixels, so data sets with boxes use ``exif=False``."""
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as TF
 
-    img = read_image(sample.path, exif=exif and sample.mask is None, advice="replace it or remove it from the data set")
+    img = read_image(sample.path, exif=exif, advice="replace it or remove it from the data set")
     geo = geometry(img.width, img.height, size, resize, resize_size)
     new_w, new_h, left, top = geo
     resized = TF.resize(img, [new_h, new_w], interpolation=InterpolationMode(interpolation), antialias=True)
@@ -112,9 +112,11 @@ def load_sample(sample: Sample, size: tuple[int, int], resize: str = "stretch", 
     truth = boxes_mask(sample.boxes, img.width, img.height, size, geo)
     if sample.mask is not None:
         stored = read_mask(sample.mask)
-        if stored.shape != (img.height, img.width):
-            raise ValueError(size_error(sample.mask, (stored.shape[1], stored.shape[0]), sample.path, img.size))
-        from_file = mask_on_grid(stored, size, geo)
+        orientation = exif_orientation(sample.path) if exif else 1
+        image_size = stored_size(img.size, orientation)
+        if stored.shape != (image_size[1], image_size[0]):
+            raise ValueError(size_error(sample.mask, (stored.shape[1], stored.shape[0]), sample.path, image_size))
+        from_file = mask_on_grid(turn(stored, orientation), size, geo)
         if from_file is not None:
             truth = from_file if truth is None else truth | from_file
     return image, truth
