@@ -153,3 +153,19 @@ def test_load_mask_turns_with_the_photographs_exif_orientation(tmp_path):
     assert white[:16].all() and not white[16:].any()
     assert torch.equal(load_mask(tmp_path / "mask.png", spec, image=tmp_path / "photo.jpg"), white)
     assert not torch.equal(load_mask(tmp_path / "mask.png", spec), white)   # without image=: taken as upright
+
+
+def test_turn_is_pillows_exif_transpose_for_every_orientation():
+    from PIL import ImageOps
+
+    from unioncam_lite.data.masks import stored_size, turn
+
+    mask = np.random.default_rng(0).random((5, 8)) > 0.5
+    for orientation in range(1, 9):
+        img = Image.fromarray(mask.astype(np.uint8) * 255)
+        exif = img.getexif()
+        exif[0x0112] = orientation
+        img.info["exif"] = exif.tobytes()
+        expected = np.asarray(ImageOps.exif_transpose(img)) != 0
+        assert np.array_equal(turn(mask, orientation), expected), orientation
+        assert stored_size(expected.shape[::-1], orientation) == (8, 5)

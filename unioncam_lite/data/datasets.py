@@ -27,11 +27,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from PIL import Image
-
 from .annotations import WNID, read_loc_solution, read_synset_mapping, read_voc_annotation
 from .images import IMAGE_SUFFIXES
-from .masks import mask_size, size_error
+from .masks import image_header, mask_size, size_error
 from .samples import RESIZE_MODES, Sample, boxes_mask, geometry, load_sample, random_subset
 
 #: The files a mask folder may hold: the image formats and TIFF, GIF (label images are often PNG or TIFF).
@@ -185,7 +183,6 @@ def attach_masks(samples: list[Sample], masks: str | Path) -> list[Sample]:
 def _image_size(path: Path) -> tuple[int, int] | None:
     """The stored width and height from the header; None when unreadable (reported when loaded)."""
     try:
-        with Image.open(path) as img:
-            return img.size
-    except Exception:
+        return image_header(path)[0]
+    except ValueError:
         return None

@@ -86,11 +86,12 @@ _EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE
                    7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 
 
-def exif_orientation(image: str | os.PathLike) -> int:
-    """The EXIF orientation of an image file (1, upright, when it has none), from its header."""
+def image_header(image: str | os.PathLike) -> tuple[tuple[int, int], int]:
+    """``((width, height), EXIF orientation)`` of an image file as stored (orientation 1, upright,
+    when it has none), from its header."""
     try:
         with Image.open(image) as photo:
-            return int(photo.getexif().get(0x0112, 1))
+            return photo.size, int(photo.getexif().get(0x0112, 1))
     except Exception as err:
         raise ValueError(f"image file {str(image)!r} is unreadable ({type(err).__name__}: {err})") from err
 
@@ -116,10 +117,10 @@ def load_mask(path: str | os.PathLike, spec: ModelSpec, image: str | os.PathLike
     False when the crop cuts the object away."""
     mask = read_mask(path)
     if image is not None:
-        size = mask_size(image)
+        size, orientation = image_header(image)
         if size != (mask.shape[1], mask.shape[0]):
             raise ValueError(size_error(path, (mask.shape[1], mask.shape[0]), image, size))
-        mask = turn(mask, exif_orientation(image))
+        mask = turn(mask, orientation)
     size = spec.input_size
     out = mask_on_grid(mask, size, fit_geometry(mask.shape[1], mask.shape[0], size))
     return torch.zeros(size, dtype=torch.bool) if out is None else out

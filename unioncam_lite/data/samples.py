@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .images import fit_geometry, read_image
-from .masks import exif_orientation, mask_on_grid, read_mask, size_error, stored_size, turn
+from .masks import image_header, mask_on_grid, read_mask, size_error, stored_size, turn
 
 #: How an image becomes the model's H×W input (``load_sample``'s ``resize``).
 RESIZE_MODES = {
@@ -112,7 +112,7 @@ def load_sample(sample: Sample, size: tuple[int, int], resize: str = "stretch", 
     truth = boxes_mask(sample.boxes, img.width, img.height, size, geo)
     if sample.mask is not None:
         stored = read_mask(sample.mask)
-        orientation = exif_orientation(sample.path) if exif else 1
+        orientation = image_header(sample.path)[1] if exif else 1
         image_size = stored_size(img.size, orientation)
         if stored.shape != (image_size[1], image_size[0]):
             raise ValueError(size_error(sample.mask, (stored.shape[1], stored.shape[0]), sample.path, image_size))
