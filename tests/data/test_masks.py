@@ -158,7 +158,7 @@ def test_load_mask_turns_with_the_photographs_exif_orientation(tmp_path):
 def test_turn_is_pillows_exif_transpose_for_every_orientation():
     from PIL import ImageOps
 
-    from unioncam_lite.data.masks import stored_size, turn
+    from unioncam_lite.data.masks import turn
 
     mask = np.random.default_rng(0).random((5, 8)) > 0.5
     for orientation in range(1, 9):
@@ -168,4 +168,4 @@ def test_turn_is_pillows_exif_transpose_for_every_orientation():
         img.info["exif"] = exif.tobytes()
         expected = np.asarray(ImageOps.exif_transpose(img)) != 0
         assert np.array_equal(turn(mask, orientation), expected), orientation
-        assert stored_size(expected.shape[::-1], orientation) == (8, 5)
+        assert expected.shape == ((8, 5) if orientation >= 5 else (5, 8))   # 5–8 swap width and height

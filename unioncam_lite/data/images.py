@@ -139,7 +139,11 @@ def read_image(path: str | os.PathLike, exif: bool = True,
         raise ValueError(f"image file {str(path)!r} is unreadable ({type(err).__name__}: {err}): {advice}") from err
 
 
-def fit_geometry(width: int, height: int, size: tuple[int, int]) -> tuple[int, int, int, int]:
+#: ``(new_w, new_h, left, top)``: a resized image's size and the crop's offset in it.
+Geometry = tuple[int, int, int, int]
+
+
+def fit_geometry(width: int, height: int, size: tuple[int, int]) -> Geometry:
     """``(new_w, new_h, left, top)`` of :func:`load_image`'s resize: the shorter side to the input
     size (H, W), then the central crop at offset (left, top)."""
     h, w = size

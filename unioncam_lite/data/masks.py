@@ -20,13 +20,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .images import fit_geometry
+from .images import Geometry, fit_geometry
 
 if TYPE_CHECKING:
     from ..models.spec import ModelSpec
-
-#: ``(new_w, new_h, left, top)``, as in :mod:`.samples`
-Geometry = tuple[int, int, int, int]
 
 
 def _open_error(path: str | os.PathLike, err: Exception) -> ValueError:
@@ -103,9 +100,14 @@ def turn(mask: np.ndarray, orientation: int) -> np.ndarray:
     return np.asarray(Image.fromarray(mask.astype(np.uint8)).transpose(_EXIF_TRANSPOSE[orientation])) != 0
 
 
-def stored_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
-    """The stored ``(width, height)`` of an image shown at ``size`` after its EXIF turn."""
-    return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
+def upright_mask(path: str | os.PathLike, image: str | os.PathLike, size: tuple[int, int],
+                 orientation: int) -> np.ndarray:
+    """:func:`read_mask` of the mask of ``image``, whose stored ``(width, height)`` is ``size``
+    (a ValueError otherwise), turned by the image's EXIF ``orientation`` (1: as stored)."""
+    mask = read_mask(path)
+    if (mask.shape[1], mask.shape[0]) != size:
+        raise ValueError(size_error(path, (mask.shape[1], mask.shape[0]), image, size))
+    return turn(mask, orientation)
 
 
 def load_mask(path: str | os.PathLike, spec: ModelSpec, image: str | os.PathLike | None = None) -> torch.Tensor:
@@ -115,12 +117,7 @@ def load_mask(path: str | os.PathLike, spec: ModelSpec, image: str | os.PathLike
     are checked and the photograph's EXIF orientation, which ``load_image`` applies, is applied to
     the mask too (a mask is on the stored pixels); without it the mask is taken as upright. All
     False when the crop cuts the object away."""
-    mask = read_mask(path)
-    if image is not None:
-        size, orientation = image_header(image)
-        if size != (mask.shape[1], mask.shape[0]):
-            raise ValueError(size_error(path, (mask.shape[1], mask.shape[0]), image, size))
-        mask = turn(mask, orientation)
+    mask = read_mask(path) if image is None else upright_mask(path, image, *image_header(image))
     size = spec.input_size
     out = mask_on_grid(mask, size, fit_geometry(mask.shape[1], mask.shape[0], size))
     return torch.zeros(size, dtype=torch.bool) if out is None else out

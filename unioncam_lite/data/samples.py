@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .images import fit_geometry, read_image
-from .masks import image_header, mask_on_grid, read_mask, size_error, stored_size, turn
+from .images import Geometry, fit_geometry, read_image
+from .masks import image_header, mask_on_grid, upright_mask
 
 #: How an image becomes the model's H×W input (``load_sample``'s ``resize``).
 RESIZE_MODES = {
@@ -25,9 +25,6 @@ RESIZE_MODES = {
                    "(and boxes near them) cut off",
     "fit": "shorter side to H, then the central H×W crop (what `explain` and load_image do)",
 }
-
-#: ``(new_w, new_h, left, top)``: the resized image's size and the crop's offset in it.
-Geometry = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -111,12 +108,8 @@ def load_sample(sample: Sample, size: tuple[int, int], resize: str = "stretch", 
     image = np.asarray(resized.crop((left, top, left + size[1], top + size[0])), dtype=np.uint8)
     truth = boxes_mask(sample.boxes, img.width, img.height, size, geo)
     if sample.mask is not None:
-        stored = read_mask(sample.mask)
-        orientation = image_header(sample.path)[1] if exif else 1
-        image_size = stored_size(img.size, orientation)
-        if stored.shape != (image_size[1], image_size[0]):
-            raise ValueError(size_error(sample.mask, (stored.shape[1], stored.shape[0]), sample.path, image_size))
-        from_file = mask_on_grid(turn(stored, orientation), size, geo)
+        stored, orientation = image_header(sample.path)
+        from_file = mask_on_grid(upright_mask(sample.mask, sample.path, stored, orientation if exif else 1), size, geo)
         if from_file is not None:
             truth = from_file if truth is None else truth | from_file
     return image, truth
