@@ -93,17 +93,27 @@ def other_torch_venv(tmp_path_factory):
 @pytest.fixture(scope="session")
 def gpu_machine_venv(tmp_path_factory):
     """A venv shaped like a lent GPU machine (torch 2.13.0+cpu and the numeric stack, nothing else)
-    and the kit of wheels a device call carries (``.kit``): tests/gpu_machine_venv.py."""
+    and the kit of wheels a device call carries (``.kit``): tests/gpu_machine_venv.py.
+    ``UNIONCAM_REHEARSAL_TORCH=TORCH/TORCHVISION`` (e.g. ``2.11.0/0.26.0``, the lent machines' own)
+    builds it with those versions instead, from the package index (PyPI's CUDA build: several GB)."""
     import platform
     from types import SimpleNamespace
 
     import gpu_machine_venv as gmv
+    import other_torch_venv as otv
 
-    _other_torch_available()
+    chosen = os.environ.get("UNIONCAM_REHEARSAL_TORCH", "")
+    if chosen:
+        torch_version, _, vision_version = chosen.partition("/")
+        if not torch_version or not vision_version:
+            pytest.fail(f"UNIONCAM_REHEARSAL_TORCH={chosen!r}: give TORCH/TORCHVISION, e.g. 2.11.0/0.26.0")
+    else:
+        torch_version, vision_version = otv.TORCH, otv.TORCHVISION
+        _other_torch_available()
     if platform.machine() != "x86_64":
         pytest.skip("the kit of benchmarks/gpu_kit.py holds x86-64 wheels (the GPU machines' processor)")
     root = tmp_path_factory.mktemp("gpu-machine")
-    python, kit, info = gmv.build(root)
+    python, kit, info = gmv.build(root, torch_version, vision_version)
     return SimpleNamespace(python=python, kit=kit, info=info, root=root)
 
 

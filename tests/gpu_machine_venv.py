@@ -4,7 +4,10 @@ A lent machine (the device tool's KINDS.md) has its own torch and numeric stack,
 project's other packages, and no network. So this venv holds, built once per test session:
 
 1. torch 2.13.0+cpu and torchvision 0.28.0, not `make`'s pins (tests/other_torch_venv.py's
-   :func:`with_torch`, with its torchvision start-up hook where needed);
+   :func:`with_torch`, with its torchvision start-up hook where needed) — or, with
+   ``UNIONCAM_REHEARSAL_TORCH=2.11.0/0.26.0`` (tests/conftest.py), the lent machines' own torch and
+   torchvision (the device tool's KINDS.md: 2.11.0+cu130, 0.26.0), PyPI's CUDA build with its
+   several GB of CUDA libraries: an opt-in run, not part of `make test`;
 2. the compiled numeric stack of ``benchmarks/gpu_kit.py``'s ``MACHINE_OWN`` that the project uses
    (numpy, scipy, pandas, matplotlib, pillow, scikit-learn, opencv-python-headless) at the
    versions of the environment running the tests, and nothing else: not the package, not pytest.
@@ -21,15 +24,16 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from other_torch_venv import PIP, REPO, _env, run, with_torch
+from other_torch_venv import PIP, REPO, TORCH, TORCHVISION, _env, run, with_torch
 
 #: the machine's own stack the project imports (numpy ... opencv: grad-cam's imports)
 STACK = ("numpy", "scipy", "pandas", "matplotlib", "pillow", "scikit-learn", "opencv-python-headless")
 
 
-def build(root: Path) -> tuple[Path, Path, dict]:
-    """The venv under ``root`` and the kit: its python, the kit's folder, and what was done."""
-    python, info = with_torch(root)
+def build(root: Path, torch: str = TORCH, torchvision: str = TORCHVISION) -> tuple[Path, Path, dict]:
+    """The venv under ``root`` (with the given torch and torchvision) and the kit: its python, the
+    kit's folder, and what was done."""
+    python, info = with_torch(root, torch, torchvision)
     t = time.perf_counter()
     pins = [f"{name}=={metadata.version(name)}" for name in STACK]
     run([str(python), *PIP, "install", *pins], cwd=root / "cwd", env=_env())

@@ -188,22 +188,23 @@ def build(root: Path) -> tuple[Path, dict]:
     return python, info
 
 
-def with_torch(root: Path) -> tuple[Path, dict]:
-    """Step 1: a fresh venv with torch {TORCH}+cpu and torchvision {TORCHVISION} (and, only if
-    torchvision cannot import beside that torch, the start-up hook of the module docstring)."""
+def with_torch(root: Path, torch: str = TORCH, torchvision: str = TORCHVISION) -> tuple[Path, dict]:
+    """Step 1: a fresh venv with torch {TORCH}+cpu and torchvision {TORCHVISION}, or the given
+    versions (and, only if torchvision cannot import beside that torch, the start-up hook of the
+    module docstring)."""
     root.mkdir(parents=True, exist_ok=True)
     outside = root / "cwd"       # every command runs here: outside the checkout
     outside.mkdir(exist_ok=True)
     python = root / "venv" / "bin" / "python"
-    info: dict = {"seconds": {}, "torch": TORCH, "torchvision": TORCHVISION}
+    info: dict = {"seconds": {}, "torch": torch, "torchvision": torchvision}
     base = getattr(sys, "_base_executable", sys.executable)
     _step(info, "venv", [base, "-m", "venv", str(root / "venv")], outside)
-    _step(info, "torch", [str(python), *PIP, "install", f"torch=={TORCH}", f"torchvision=={TORCHVISION}"], outside)
+    _step(info, "torch", [str(python), *PIP, "install", f"torch=={torch}", f"torchvision=={torchvision}"], outside)
     probe = _torchvision_imports(python, outside)
     info["torchvision_hook"] = probe.returncode != 0
     if probe.returncode:
         if TV_FAILURE not in probe.stderr:
-            raise BuildError(f"torchvision {TORCHVISION} does not import beside torch {TORCH}:\n{probe.stderr[-4000:]}")
+            raise BuildError(f"torchvision {torchvision} does not import beside torch {torch}:\n{probe.stderr[-4000:]}")
         packages = site_packages(python)
         (packages / "_unioncam_tests_torchvision_ops.py").write_text(HOOK_MODULE)
         (packages / "_unioncam_tests_torchvision_ops.pth").write_text("import _unioncam_tests_torchvision_ops\n")

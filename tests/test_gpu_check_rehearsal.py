@@ -6,6 +6,10 @@ the kit of wheels the call carries (``benchmarks/gpu_kit.py``) is installed into
 the benchmark and the speed sweep — runs on the CPU at its smallest size, installing nothing into
 the Python. So the one GPU run cannot fail on set-up.
 
+With the lent machines' own torch (KINDS.md: 2.11.0+cu130 and torchvision 0.26.0; PyPI's CUDA build,
+several GB, so not in `make test`):
+``UNIONCAM_REHEARSAL_TORCH=2.11.0/0.26.0 .venv/bin/python -m pytest tests/test_gpu_check_rehearsal.py``.
+
 (No test name here contains "cuda": gpu-check selects the CUDA tests with ``-k cuda``.)
 """
 import json
@@ -62,7 +66,7 @@ def test_gpu_check_rehearsed_on_a_gpu_machine_image_with_the_kit_offline(gpu_mac
 
     # the report names each part, says it is a rehearsal, and names the other torch
     assert report.startswith("# GPU check (CPU rehearsal: nothing measured for the GPU): CPU")
-    assert "torch 2.13.0+cpu" in report and str(python) in report
+    assert f"torch {gpu_machine_venv.info['torch']}" in report and str(python) in report   # 2.13.0+cpu, or the opt-in
     for heading in ("## The GPU targets", "## 1. CUDA tests (`pytest -k cuda`)",
                     "## 2. Notebooks through nbval on the CPU", "## 3. Benchmark", "### Speed sweep"):
         assert heading in report, heading
