@@ -1,9 +1,11 @@
 """The evaluate command: one process, sharded over two with torchrun, on data sets in their real
 layouts, resumed after an interruption; bad input and bad outputs fail first, in one line."""
+import contextlib
 import csv
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -14,12 +16,29 @@ from unioncam_lite.apps.cli import main
 from unioncam_lite.data.images import IMAGE_DIR
 
 
+def torchrun(nproc):
+    """torchrun for ``nproc`` processes; ``--standalone`` binds a free port itself, so two runs at
+    once on one machine cannot collide as a fixed ``--master_port`` did (EADDRINUSE)."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)]
+
+
+@contextlib.contextmanager
+def ports_taken(*ports):
+    """Listen on ``ports`` for the block, as other jobs on a shared machine may."""
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            sock = stack.enter_context(socket.socket())
+            with contextlib.suppress(OSError):
+                sock.bind(("", port))
+                sock.listen()
+        yield
+
+
 def run_evaluate(tmp_path, *extra, nproc=1):
     out = tmp_path / "results.csv"
     args = ["evaluate", "--model", "shapes_cnn", "--images", "shapes", "--num-images", "6", "--methods",
             "gradcam,unioncam", "--steps", "4", "--out", str(out), *extra]
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
-                "29517", "-m", "unioncam_lite"] if nproc > 1 else [sys.executable, "-m", "unioncam_lite"]
+    launcher = [*torchrun(nproc), "-m", "unioncam_lite"] if nproc > 1 else [sys.executable, "-m", "unioncam_lite"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     done = subprocess.run(launcher + args, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -28,7 +47,8 @@ def run_evaluate(tmp_path, *extra, nproc=1):
 
 
 def test_torchrun_two_ranks_gather_every_row_once(tmp_path):
-    rows, out = run_evaluate(tmp_path, nproc=2)
+    with ports_taken(29500, 29517):  # torchrun's default port and the one this test once fixed
+        rows, out = run_evaluate(tmp_path, nproc=2)
     pairs = sorted((r["image"], r["method"]) for r in rows)
     assert pairs == sorted((f"shape{i:04d}", m) for i in range(6) for m in ("gradcam", "unioncam"))
     for r in rows:
@@ -159,8 +179,7 @@ def test_torchrun_shards_and_resumes_a_data_set(tmp_path, capsys):
     assert main(common + ["--num-images", "1", "--out", str(sharded)]) == 0   # the started run
     assert main(common + ["--out", str(single)]) == 0
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           "29518", "-m", "unioncam_lite", *common, "--out", str(sharded)],
+    done = subprocess.run([*torchrun(2), "-m", "unioncam_lite", *common, "--out", str(sharded)],
                           capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "1 image(s) already in" in done.stderr and "2 to do on 2 processes" in done.stderr
