@@ -189,7 +189,7 @@ def build(root: Path) -> tuple[Path, dict]:
 
 
 def with_torch(root: Path, torch: str = TORCH, torchvision: str = TORCHVISION) -> tuple[Path, dict]:
-    """Step 1: a fresh venv with torch {TORCH}+cpu and torchvision {TORCHVISION}, or the given
+    """Step 1: a fresh venv with torch TORCH (+cpu) and torchvision TORCHVISION, or the given
     versions (and, only if torchvision cannot import beside that torch, the start-up hook of the
     module docstring)."""
     root.mkdir(parents=True, exist_ok=True)
