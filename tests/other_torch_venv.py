@@ -142,8 +142,9 @@ def constraints_without_torch(dest: Path) -> Path:
 
 
 def local_torch_wheel() -> Path | None:
-    """The torch TORCH (+cpu) wheel in one of pip's find-links folders (``PIP_FIND_LINKS``, pip's
-    config), or None: without it pip would download a CUDA build of several GB."""
+    """The ``torch-TORCH+cpu-*.whl`` wheel (TORCH: the module constant) in one of pip's find-links
+    folders (``PIP_FIND_LINKS``, pip's config), or None: without it pip would download a CUDA build
+    of several GB."""
     folders = os.environ.get("PIP_FIND_LINKS", "").split()
     config = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
     for line in config.splitlines():
